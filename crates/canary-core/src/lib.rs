@@ -16,3 +16,6 @@ pub mod record;
 pub mod time;
 
 pub use record::{DeadLetter, IngestRecord, NoticeKind, Post, RECORD_VERSION, Sentiment};
+pub mod aggregate;
+pub mod duration;
+pub mod stats;

@@ -160,6 +160,8 @@ impl NoticeKind {
 /// A record that ingest emits: a post, a deletion, or another notice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Posts are nearly every record; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum IngestRecord {
     /// A post to run through the pipeline.
     Post(Post),

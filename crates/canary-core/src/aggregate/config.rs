@@ -1,0 +1,229 @@
+//! Settings of the aggregate stage: windows, baselines and alert decisions.
+//!
+//! Every field has a default that suits a typical brand (tens to thousands of
+//! posts per 5-minute window, normally a few percent negative), so a config
+//! file may hold only watches.
+
+use crate::duration::Span;
+use serde::{Deserialize, Serialize};
+
+/// Event-time windowing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// Length of the tumbling event-time windows.
+    pub length: Span,
+    /// How far behind the newest event time a post may arrive and still count.
+    /// Later posts are dead-lettered with reason `late`.
+    pub lateness: Span,
+    /// In live mode, after this much processing time without posts the watermark
+    /// advances by processing time, so quiet watches still close their windows.
+    pub idle_timeout: Span,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            length: Span::minutes(5),
+            lateness: Span::minutes(2),
+            idle_timeout: Span::minutes(1),
+        }
+    }
+}
+
+/// How each (watch, language) learns what normal looks like.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselineConfig {
+    /// Half-life of the exponentially weighted counts. Counts, not ratios, are
+    /// smoothed, so a quiet window weighs less than a busy one.
+    pub half_life: Span,
+    /// Scored posts the baseline must have seen before a negative-share alert can fire.
+    pub min_posts: u64,
+    /// Closed windows the baseline must have seen before any alert can fire.
+    pub min_windows: u32,
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        BaselineConfig {
+            half_life: Span::hours(6),
+            min_posts: 500,
+            min_windows: 6,
+        }
+    }
+}
+
+/// When a negative-share alert fires and resolves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// Significance of the one-sided exact binomial test of the window's negative
+    /// count against the baseline share. Small, because every watch and language
+    /// is tested every window: 20 watches at 5-minute windows make ~40,000 tests a week.
+    pub alpha: f64,
+    /// Absolute floor: the window's negative share must reach this.
+    pub floor: f64,
+    /// The window's negative share must exceed the baseline share by at least this.
+    pub min_rise: f64,
+    /// Scored posts a window needs before its share is judged at all.
+    pub min_volume: u64,
+    /// Consecutive significant windows needed to fire.
+    pub fire_windows: u32,
+    /// Consecutive calm windows needed to resolve.
+    pub resolve_windows: u32,
+    /// A window is calm when its share is below baseline share plus this
+    /// (or it has fewer than `min_volume` scored posts). Lower than `min_rise`,
+    /// so an episode does not flap around the threshold.
+    pub resolve_rise: f64,
+    /// After a resolve, no new alert of the same kind for the same watch and
+    /// language until this much event time has passed.
+    pub cooldown: Span,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            alpha: 1e-6,
+            floor: 0.10,
+            min_rise: 0.05,
+            min_volume: 30,
+            fire_windows: 1,
+            resolve_windows: 2,
+            resolve_rise: 0.02,
+            cooldown: Span::minutes(30),
+        }
+    }
+}
+
+/// When a volume alert fires and resolves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolumeAlertConfig {
+    /// Whether volume alerts are raised at all.
+    pub enabled: bool,
+    /// The window's volume must be at least this multiple of the baseline volume.
+    pub factor: f64,
+    /// Significance of the one-sided Poisson test of the window's volume.
+    pub alpha: f64,
+    /// Posts a window needs before a volume alert can fire.
+    pub min_volume: u64,
+    /// A window is calm again below this multiple of the baseline volume.
+    pub resolve_factor: f64,
+    /// Consecutive calm windows needed to resolve.
+    pub resolve_windows: u32,
+    /// Quiet period after a resolve, as for negative-share alerts.
+    pub cooldown: Span,
+}
+
+impl Default for VolumeAlertConfig {
+    fn default() -> Self {
+        VolumeAlertConfig {
+            enabled: true,
+            factor: 4.0,
+            alpha: 1e-6,
+            min_volume: 50,
+            resolve_factor: 2.0,
+            resolve_windows: 2,
+            cooldown: Span::minutes(30),
+        }
+    }
+}
+
+/// What an alert carries to explain itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplainConfig {
+    /// How many over-represented terms to list.
+    pub top_terms: usize,
+    /// How many sample posts (the most negative ones) to attach.
+    pub samples: usize,
+    /// Characters of post text kept in a sample snippet.
+    pub snippet_chars: usize,
+}
+
+impl Default for ExplainConfig {
+    fn default() -> Self {
+        ExplainConfig {
+            top_terms: 10,
+            samples: 5,
+            snippet_chars: 140,
+        }
+    }
+}
+
+/// Everything the aggregate stage needs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregateConfig {
+    /// Windowing.
+    pub window: WindowConfig,
+    /// Baselines.
+    pub baseline: BaselineConfig,
+    /// Negative-share alerts.
+    pub alert: AlertConfig,
+    /// Volume alerts.
+    pub volume: VolumeAlertConfig,
+    /// Alert explanations.
+    pub explain: ExplainConfig,
+}
+
+impl AggregateConfig {
+    /// Checks ranges and relations between fields. Returns `(key, message)` for
+    /// the first problem, the key as a dotted path.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, m: &str| Err((k.to_owned(), m.to_owned()));
+        let w = &self.window;
+        if w.length.ms() < 1000 {
+            return err("window.length", "must be at least 1s");
+        }
+        if w.lateness.ms() < 0 {
+            return err("window.lateness", "must not be negative");
+        }
+        if self.baseline.half_life.ms() < w.length.ms() {
+            return err("baseline.half_life", "must be at least one window length");
+        }
+        let a = &self.alert;
+        for (k, v) in [
+            ("alert.floor", a.floor),
+            ("alert.min_rise", a.min_rise),
+            ("alert.resolve_rise", a.resolve_rise),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return err(k, "must be between 0 and 1");
+            }
+        }
+        if !(a.alpha > 0.0 && a.alpha < 1.0) {
+            return err("alert.alpha", "must be between 0 and 1 (exclusive)");
+        }
+        if a.resolve_rise > a.min_rise {
+            return err(
+                "alert.resolve_rise",
+                "must not exceed alert.min_rise (hysteresis)",
+            );
+        }
+        if a.fire_windows == 0 || a.resolve_windows == 0 {
+            return err(
+                "alert.fire_windows",
+                "fire_windows and resolve_windows must be at least 1",
+            );
+        }
+        let v = &self.volume;
+        if !(v.alpha > 0.0 && v.alpha < 1.0) {
+            return err("volume.alpha", "must be between 0 and 1 (exclusive)");
+        }
+        if v.factor <= 1.0 {
+            return err("volume.factor", "must be greater than 1");
+        }
+        if v.resolve_factor < 1.0 || v.resolve_factor > v.factor {
+            return err(
+                "volume.resolve_factor",
+                "must be between 1 and volume.factor",
+            );
+        }
+        if v.resolve_windows == 0 {
+            return err("volume.resolve_windows", "must be at least 1");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,701 @@
+//! The aggregate stage: event-time windows per (watch, language) and
+//! (watch, all), baselines, and alert decisions.
+//!
+//! # Time
+//! Only event time matters. The watermark is the newest event time seen minus
+//! the allowed lateness; a window closes when the watermark passes its end.
+//! Posts for a window that has closed are refused as late (the caller
+//! dead-letters them). Replaying a dump at any speed, or in any chunking, gives
+//! the same windows and alerts. In live mode the caller may call
+//! [`Aggregator::tick`] with processing time, so quiet streams still close
+//! their windows after an idle timeout.
+//!
+//! # State
+//! Bounded by watches × languages × open windows: per open window, per watch, a
+//! set of post ids (for de-duplication and deletes) and capped term counts;
+//! per key, a baseline and two episode state machines. Nothing grows with the
+//! total number of posts.
+
+mod baseline;
+mod config;
+mod output;
+mod terms;
+
+#[cfg(test)]
+mod tests;
+
+pub use baseline::{Baseline, Episode, EpisodeRules, Transition};
+pub use config::{
+    AggregateConfig, AlertConfig, BaselineConfig, ExplainConfig, VolumeAlertConfig, WindowConfig,
+};
+pub use output::{AggregateOutput, Alert, AlertKind, AlertState, Sample, Term, WindowSummary};
+pub use terms::{BaselineTerms, WindowTerms, for_each_term};
+
+use crate::record::Post;
+use crate::stats::{binomial_upper_tail, poisson_upper_tail};
+use crate::time::{floor_to, format_rfc3339};
+use std::collections::{BTreeMap, HashMap};
+
+/// Language key of the all-languages aggregate.
+pub const ALL_LANGS: &str = "all";
+
+/// Windows closed one by one across a gap before the rest is decayed in closed form.
+const MAX_GAP_WINDOWS: i64 = 288;
+
+/// Twitter snowflake epoch (2010-11-04T01:42:54.657Z).
+const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
+/// Ids below this predate snowflakes and carry no time.
+const FIRST_SNOWFLAKE: u64 = 30_000_000_000;
+
+/// What happened to one post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// Counted in at least one window.
+    Counted,
+    /// Already counted (same id in the same window and watch).
+    Duplicate,
+    /// Its window has closed: dead-letter it with reason `late`.
+    Late,
+    /// A delete notice for it arrived first.
+    Deleted,
+    /// It matches no configured watch.
+    Unwatched,
+}
+
+/// What happened to one delete notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The post was removed from an open window.
+    Removed,
+    /// Not seen yet: remembered, so the post is dropped if it arrives in time.
+    Pending,
+    /// The post's window has closed already; its counts stand.
+    TooLate,
+}
+
+/// Counters kept by the aggregator (exported as metrics by the caller).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AggregateStats {
+    /// Posts counted.
+    pub counted: u64,
+    /// Duplicate posts dropped.
+    pub duplicates: u64,
+    /// Late posts refused.
+    pub late: u64,
+    /// Posts dropped because a delete notice preceded them.
+    pub deleted_before: u64,
+    /// Posts removed from open windows by a delete notice.
+    pub deleted: u64,
+    /// Delete notices whose post's window had closed.
+    pub deletes_too_late: u64,
+    /// Posts naming no configured watch.
+    pub unwatched: u64,
+    /// (window, key) summaries emitted.
+    pub windows_closed: u64,
+    /// Alert records emitted.
+    pub alerts: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    lang: u16,
+    scored: bool,
+    negative: bool,
+    deleted: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Counts {
+    volume: u64,
+    scored: u64,
+    negative: u64,
+    /// The most negative posts, most negative first, at most `explain.samples`.
+    samples: Vec<Sample>,
+}
+
+impl Counts {
+    fn add(&mut self, post: &Post, keep: usize, snippet_chars: usize) {
+        self.volume += 1;
+        let Some(s) = post.sentiment else { return };
+        self.scored += 1;
+        if !s.is_negative() {
+            return;
+        }
+        self.negative += 1;
+        let pos = self
+            .samples
+            .partition_point(|x| (x.compound, x.id.as_str()) <= (s.compound, post.id.as_str()));
+        if pos < keep {
+            let text: String = post.text.chars().take(snippet_chars).collect();
+            self.samples.insert(
+                pos,
+                Sample {
+                    id: post.id.clone(),
+                    text,
+                    compound: s.compound,
+                },
+            );
+            self.samples.truncate(keep);
+        }
+    }
+
+    fn remove(&mut self, m: &Mark, id: &str) {
+        self.volume -= 1;
+        self.scored -= u64::from(m.scored);
+        self.negative -= u64::from(m.negative);
+        self.samples.retain(|s| s.id != id);
+    }
+}
+
+#[derive(Debug, Default)]
+struct WatchWindow {
+    seen: HashMap<u64, Mark>,
+    langs: HashMap<u16, Counts>,
+    all: Counts,
+    negative_terms: WindowTerms,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    baseline: Baseline,
+    negative: Episode,
+    volume: Episode,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    /// Keys by language index; index 0 is [`ALL_LANGS`].
+    keys: BTreeMap<u16, KeyState>,
+    terms: BaselineTerms,
+}
+
+/// Event-time windows, baselines and alert decisions for a set of watches.
+#[derive(Debug)]
+pub struct Aggregator {
+    cfg: AggregateConfig,
+    decay: f64,
+    watch_names: Vec<String>,
+    watch_index: HashMap<String, u16>,
+    lang_names: Vec<String>,
+    lang_index: HashMap<String, u16>,
+    watches: Vec<WatchState>,
+    windows: BTreeMap<i64, Vec<Option<WatchWindow>>>,
+    max_event: Option<i64>,
+    next_close: Option<i64>,
+    tombstones: HashMap<u64, i64>,
+    idle_ref: Option<(i64, Option<i64>)>,
+    stats: AggregateStats,
+    scratch: String,
+}
+
+/// Id key for de-duplication: the id itself when numeric (exact, no collisions),
+/// else a 64-bit FNV-1a hash with the top bit set so it cannot equal a number.
+fn id_key(id: &str) -> u64 {
+    if !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = id.parse::<u64>() {
+            if n < 1 << 63 {
+                return n;
+            }
+        }
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 1 << 63
+}
+
+impl Aggregator {
+    /// An aggregator for `watches` (names, in config order).
+    ///
+    /// # Panics
+    /// With more than 65,535 watches (config validation refuses that first).
+    pub fn new(cfg: AggregateConfig, watches: &[String]) -> Self {
+        assert!(watches.len() < usize::from(u16::MAX), "too many watches");
+        let decay = 0.5f64.powf(cfg.window.length.ms() as f64 / cfg.baseline.half_life.ms() as f64);
+        let watch_index = watches
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as u16))
+            .collect();
+        Aggregator {
+            cfg,
+            decay,
+            watch_names: watches.to_vec(),
+            watch_index,
+            lang_names: vec![ALL_LANGS.to_owned()],
+            lang_index: HashMap::from([(ALL_LANGS.to_owned(), 0)]),
+            watches: watches.iter().map(|_| WatchState::default()).collect(),
+            windows: BTreeMap::new(),
+            max_event: None,
+            next_close: None,
+            tombstones: HashMap::new(),
+            idle_ref: None,
+            stats: AggregateStats::default(),
+            scratch: String::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &AggregateConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &AggregateStats {
+        &self.stats
+    }
+
+    /// Current watermark (newest event time minus lateness), if any post was seen.
+    pub fn watermark(&self) -> Option<i64> {
+        self.max_event.map(|m| m - self.cfg.window.lateness.ms())
+    }
+
+    /// Newest event time seen (including idle advances).
+    pub fn max_event(&self) -> Option<i64> {
+        self.max_event
+    }
+
+    /// Open windows right now (for state-size checks and metrics).
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Ids held for de-duplication and deletes, over all open windows.
+    pub fn tracked_ids(&self) -> usize {
+        self.windows
+            .values()
+            .flatten()
+            .flatten()
+            .map(|w| w.seen.len())
+            .sum::<usize>()
+            + self.tombstones.len()
+    }
+
+    fn lang_idx(&mut self, lang: &str) -> u16 {
+        if let Some(&i) = self.lang_index.get(lang) {
+            return i;
+        }
+        let i = u16::try_from(self.lang_names.len()).unwrap_or(u16::MAX);
+        self.lang_names.push(lang.to_owned());
+        self.lang_index.insert(lang.to_owned(), i);
+        i
+    }
+
+    fn len_ms(&self) -> i64 {
+        self.cfg.window.length.ms()
+    }
+
+    /// Adds one post. Windows that the advancing watermark closes are emitted into `out`.
+    pub fn on_post(&mut self, post: &Post, out: &mut Vec<AggregateOutput>) -> PostOutcome {
+        let len = self.len_ms();
+        let start = floor_to(post.event_ms, len);
+        let closed = self.next_close.is_some_and(|nc| start < nc)
+            || self.watermark().is_some_and(|wm| start + len <= wm);
+        if closed {
+            self.stats.late += 1;
+            return PostOutcome::Late;
+        }
+        let key = id_key(&post.id);
+        if self.tombstones.remove(&key).is_some() {
+            self.stats.deleted_before += 1;
+            return PostOutcome::Deleted;
+        }
+        let lang = self.lang_idx(post.lang.as_deref().unwrap_or("und"));
+        let mark = Mark {
+            lang,
+            scored: post.sentiment.is_some(),
+            negative: post.is_negative(),
+            deleted: false,
+        };
+        let n_watches = self.watches.len();
+        let (keep, snip) = (self.cfg.explain.samples, self.cfg.explain.snippet_chars);
+        let mut counted = false;
+        let mut any_watch = false;
+        for name in &post.watches {
+            let Some(&w) = self.watch_index.get(name) else {
+                continue;
+            };
+            any_watch = true;
+            let slots = self.windows.entry(start).or_insert_with(|| {
+                let mut v = Vec::with_capacity(n_watches);
+                v.resize_with(n_watches, || None);
+                v
+            });
+            let ww = slots[usize::from(w)].get_or_insert_with(WatchWindow::default);
+            if ww.seen.contains_key(&key) {
+                continue;
+            }
+            ww.seen.insert(key, mark);
+            ww.all.add(post, keep, snip);
+            ww.langs.entry(lang).or_default().add(post, keep, snip);
+            if mark.negative {
+                ww.negative_terms.add_text(&post.text, &mut self.scratch);
+            }
+            let ws = &mut self.watches[usize::from(w)];
+            ws.keys.entry(0).or_default();
+            ws.keys.entry(lang).or_default();
+            counted = true;
+        }
+        let outcome = if counted {
+            self.stats.counted += 1;
+            PostOutcome::Counted
+        } else if any_watch {
+            self.stats.duplicates += 1;
+            PostOutcome::Duplicate
+        } else {
+            self.stats.unwatched += 1;
+            PostOutcome::Unwatched
+        };
+        if self.max_event.is_none_or(|m| post.event_ms > m) {
+            self.max_event = Some(post.event_ms);
+            self.advance(out);
+        }
+        outcome
+    }
+
+    /// Applies a delete notice for post `id`.
+    pub fn on_delete(&mut self, id: &str) -> DeleteOutcome {
+        let key = id_key(id);
+        // The post may be counted under several watches: remove it from each.
+        let mut found = false;
+        for ww in self.windows.values_mut().flatten().flatten() {
+            let Some(m) = ww.seen.get_mut(&key) else {
+                continue;
+            };
+            found = true;
+            if m.deleted {
+                continue;
+            }
+            m.deleted = true;
+            let m = *m;
+            ww.all.remove(&m, id);
+            if let Some(c) = ww.langs.get_mut(&m.lang) {
+                c.remove(&m, id);
+            }
+        }
+        if found {
+            self.stats.deleted += 1;
+            return DeleteOutcome::Removed;
+        }
+        // Snowflake ids tell when the post was made: if its window has closed,
+        // the delete comes too late to change anything.
+        let len = self.len_ms();
+        let post_time = (FIRST_SNOWFLAKE..1 << 63)
+            .contains(&key)
+            .then(|| (key >> 22) as i64 + SNOWFLAKE_EPOCH_MS);
+        let horizon = len + self.cfg.window.lateness.ms();
+        if let (Some(t), Some(nc)) = (post_time, self.next_close) {
+            if floor_to(t, len) < nc {
+                self.stats.deletes_too_late += 1;
+                return DeleteOutcome::TooLate;
+            }
+        }
+        let expire = match (post_time, self.watermark()) {
+            (Some(t), _) => floor_to(t, len) + horizon,
+            (None, Some(wm)) => wm + 2 * horizon,
+            (None, None) => i64::MAX,
+        };
+        self.tombstones.insert(key, expire);
+        DeleteOutcome::Pending
+    }
+
+    /// Live mode: advances the watermark by processing time (`now_ms`, any
+    /// monotonic clock in ms) when no newer event time arrived for `idle_timeout`.
+    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<AggregateOutput>) {
+        match self.idle_ref {
+            Some((since, seen)) if seen == self.max_event => {
+                let idle = now_ms - since;
+                if idle >= self.cfg.window.idle_timeout.ms() {
+                    if let Some(m) = self.max_event {
+                        self.max_event = Some(m + idle);
+                        self.idle_ref = Some((now_ms, self.max_event));
+                        self.advance(out);
+                    }
+                }
+            }
+            _ => self.idle_ref = Some((now_ms, self.max_event)),
+        }
+    }
+
+    /// Closes every open window (end of input), emitting summaries and alerts.
+    pub fn flush(&mut self, out: &mut Vec<AggregateOutput>) {
+        if let Some(&last) = self.windows.keys().next_back() {
+            self.close_until(last + self.len_ms(), out);
+        }
+    }
+
+    fn advance(&mut self, out: &mut Vec<AggregateOutput>) {
+        if let Some(wm) = self.watermark() {
+            self.close_until(wm, out);
+            self.tombstones.retain(|_, &mut exp| exp > wm);
+        }
+    }
+
+    /// Closes every window whose end is at or before `wm`.
+    fn close_until(&mut self, wm: i64, out: &mut Vec<AggregateOutput>) {
+        let len = self.len_ms();
+        loop {
+            let nc = match self.next_close {
+                Some(n) => n,
+                None => match self.windows.keys().next() {
+                    Some(&s) => s,
+                    None => return,
+                },
+            };
+            if nc + len > wm {
+                if self.next_close.is_some() {
+                    self.next_close = Some(nc);
+                }
+                return;
+            }
+            if let Some(slots) = self.windows.remove(&nc) {
+                self.close_window(nc, Some(slots), out);
+                self.next_close = Some(nc + len);
+                continue;
+            }
+            // A gap with no posts at all: close the empty windows up to the next
+            // open window or the watermark, one by one at first (so episodes can
+            // resolve), then in closed form.
+            let last_end = floor_to(wm, len);
+            let gap_end = self
+                .windows
+                .keys()
+                .next()
+                .map_or(last_end, |&s| s.min(last_end));
+            let n = (gap_end - nc) / len;
+            let one_by_one = n.min(MAX_GAP_WINDOWS);
+            for i in 0..one_by_one {
+                self.close_window(nc + i * len, None, out);
+            }
+            if n > one_by_one {
+                let rest = (n - one_by_one) as u64;
+                let decay = self.decay;
+                for ws in &mut self.watches {
+                    ws.terms.decay(decay.powf(rest as f64));
+                    for k in ws.keys.values_mut() {
+                        if !k.negative.is_firing() && !k.volume.is_firing() {
+                            k.baseline.absorb_empty(rest, decay);
+                        }
+                    }
+                }
+            }
+            self.next_close = Some(gap_end);
+        }
+    }
+
+    fn close_window(
+        &mut self,
+        start: i64,
+        slots: Option<Vec<Option<WatchWindow>>>,
+        out: &mut Vec<AggregateOutput>,
+    ) {
+        let end = start + self.len_ms();
+        let empty = WatchWindow::default();
+        let mut slots = slots.unwrap_or_default();
+        for w in 0..self.watches.len() {
+            let ww = slots.get_mut(w).and_then(Option::take);
+            let ww = ww.as_ref().unwrap_or(&empty);
+            // Deterministic order whatever the arrival order: all first, then by language name.
+            let mut langs: Vec<u16> = self.watches[w].keys.keys().copied().collect();
+            langs.sort_by(|a, b| {
+                (*a != 0, &self.lang_names[usize::from(*a)])
+                    .cmp(&(*b != 0, &self.lang_names[usize::from(*b)]))
+            });
+            let mut absorb_terms = false;
+            for lang in langs {
+                let counts = if lang == 0 {
+                    Some(&ww.all)
+                } else {
+                    ww.langs.get(&lang)
+                };
+                let zero = Counts::default();
+                let counts = counts.unwrap_or(&zero);
+                let calm_all = self.decide(w, lang, start, end, counts, &ww.negative_terms, out);
+                if lang == 0 {
+                    absorb_terms = calm_all;
+                }
+            }
+            if absorb_terms {
+                self.watches[w].terms.absorb(&ww.negative_terms, self.decay);
+            }
+        }
+    }
+
+    /// Decides one key's window; returns whether its baseline absorbed the window.
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &mut self,
+        w: usize,
+        lang: u16,
+        start: i64,
+        end: i64,
+        c: &Counts,
+        terms: &WindowTerms,
+        out: &mut Vec<AggregateOutput>,
+    ) -> bool {
+        let cfg = &self.cfg;
+        let (a, v) = (&cfg.alert, &cfg.volume);
+        let ks = self.watches[w]
+            .keys
+            .get_mut(&lang)
+            .expect("key listed above");
+        let b = &ks.baseline;
+        let ready = b.windows >= cfg.baseline.min_windows;
+        let p0 = b.share();
+        let mu = b.mean_volume();
+        let share = if c.scored == 0 {
+            0.0
+        } else {
+            c.negative as f64 / c.scored as f64
+        };
+
+        let share_p = match p0 {
+            Some(p0) if c.scored > 0 => binomial_upper_tail(c.negative, c.scored, p0.max(1e-4)),
+            _ => 1.0,
+        };
+        let p0v = p0.unwrap_or(0.0);
+        let neg_hot = ready
+            && b.scored_seen >= cfg.baseline.min_posts
+            && c.scored >= a.min_volume
+            && share >= a.floor
+            && share >= p0v + a.min_rise
+            && share_p < a.alpha;
+        let neg_calm = c.scored < a.min_volume || share < p0v + a.resolve_rise;
+
+        let vol_p = if mu > 0.0 {
+            poisson_upper_tail(c.volume, mu)
+        } else {
+            1.0
+        };
+        let vol_hot = v.enabled
+            && ready
+            && c.volume >= v.min_volume
+            && c.volume as f64 >= v.factor * mu.max(1.0)
+            && vol_p < v.alpha;
+        let vol_calm = (c.volume as f64) < v.resolve_factor * mu.max(1.0);
+
+        let summary = WindowSummary {
+            v: output::version(),
+            watch: self.watch_names[w].clone(),
+            lang: self.lang_names[usize::from(lang)].clone(),
+            start_ms: start,
+            end_ms: end,
+            volume: c.volume,
+            scored: c.scored,
+            negative: c.negative,
+            baseline_share: p0,
+            baseline_volume: mu,
+            negative_firing: false,
+            volume_firing: false,
+        };
+
+        let watch = &self.watch_names[w];
+        let lang_name = &self.lang_names[usize::from(lang)];
+        let make_id = |kind: AlertKind| {
+            move || {
+                format!(
+                    "{watch}/{lang_name}/{}/{}",
+                    kind.as_str(),
+                    format_rfc3339(start)
+                )
+            }
+        };
+        let t_neg = ks.negative.step(
+            neg_hot,
+            neg_calm,
+            start,
+            end,
+            (&cfg.alert).into(),
+            make_id(AlertKind::NegativeShare),
+        );
+        let t_vol = ks.volume.step(
+            vol_hot,
+            vol_calm,
+            start,
+            end,
+            (&cfg.volume).into(),
+            make_id(AlertKind::Volume),
+        );
+        let neg_firing = ks.negative.is_firing();
+        let vol_firing = ks.volume.is_firing();
+
+        // Windows of an episode, and hot windows that have not fired yet, must
+        // not drag the baseline towards the anomaly: it stays frozen for them.
+        let absorb = !neg_hot
+            && !vol_hot
+            && !neg_firing
+            && !vol_firing
+            && !matches!(t_neg, Transition::Resolve(..))
+            && !matches!(t_vol, Transition::Resolve(..));
+        if absorb {
+            ks.baseline
+                .absorb(c.negative, c.scored, c.volume, self.decay);
+        }
+
+        let explain = &cfg.explain;
+        let top_terms: Vec<String> =
+            if matches!(t_neg, Transition::Fire(_)) || matches!(t_vol, Transition::Fire(_)) {
+                terms
+                    .top_against(&self.watches[w].terms, explain.top_terms)
+                    .into_iter()
+                    .map(|(t, _, _)| t)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        for (t, kind, p) in [
+            (t_neg, AlertKind::NegativeShare, share_p),
+            (t_vol, AlertKind::Volume, vol_p),
+        ] {
+            let (id, state, since) = match t {
+                Transition::None => continue,
+                Transition::Fire(id) => (id, AlertState::Firing, start),
+                Transition::Resolve(id, since) => (id, AlertState::Resolved, since),
+            };
+            let firing = state == AlertState::Firing;
+            self.stats.alerts += 1;
+            out.push(AggregateOutput::Alert(Alert {
+                v: output::version(),
+                alert_id: id,
+                kind,
+                watch: summary.watch.clone(),
+                lang: summary.lang.clone(),
+                state,
+                window_start: format_rfc3339(start),
+                window_end: format_rfc3339(end),
+                volume: c.volume,
+                scored: c.scored,
+                negative: c.negative,
+                negative_share: share,
+                baseline_share: p0v,
+                baseline_volume: mu,
+                p_value: p,
+                top_terms: if firing {
+                    top_terms.clone()
+                } else {
+                    Vec::new()
+                },
+                sample_ids: if firing {
+                    c.samples.iter().map(|s| s.id.clone()).collect()
+                } else {
+                    Vec::new()
+                },
+                samples: if firing {
+                    c.samples.clone()
+                } else {
+                    Vec::new()
+                },
+                episode_start: format_rfc3339(since),
+            }));
+        }
+        self.stats.windows_closed += 1;
+        out.push(AggregateOutput::Window(WindowSummary {
+            negative_firing: neg_firing,
+            volume_firing: vol_firing,
+            ..summary
+        }));
+        absorb
+    }
+}

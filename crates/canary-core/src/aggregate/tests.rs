@@ -1,0 +1,369 @@
+use super::*;
+use crate::record::{Post, Sentiment};
+
+const MIN: i64 = 60_000;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn post(id: u64, t: i64, watch: &str, lang: &str, negative: bool, text: &str) -> Post {
+    let mut p = Post::new(id.to_string(), t, text);
+    p.watches = vec![watch.to_owned()];
+    p.lang = Some(lang.to_owned());
+    if lang == "en" {
+        let c = if negative { -0.6 } else { 0.4 };
+        p.sentiment = Some(Sentiment {
+            neg: 0.0,
+            neu: 0.0,
+            pos: 0.0,
+            compound: c,
+        });
+    }
+    p
+}
+
+/// Posts for `windows` 5-minute windows from `t0`, `per_window` each, negative
+/// with probability `share(window)`.
+fn stream(
+    rng: &mut Rng,
+    next_id: &mut u64,
+    watch: &str,
+    t0: i64,
+    windows: i64,
+    per_window: impl Fn(i64) -> u64,
+    share: impl Fn(i64) -> f64,
+) -> Vec<Post> {
+    let mut v = Vec::new();
+    for w in 0..windows {
+        let n = per_window(w);
+        for _ in 0..n {
+            let t = t0 + w * 5 * MIN + (rng.unit() * 5.0 * MIN as f64) as i64;
+            let neg = rng.unit() < share(w);
+            let text = match (neg, share(w) > 0.2) {
+                (true, true) => "discount program cancelled, terrible",
+                (true, false) => "slow delivery, terrible",
+                (false, _) => "thanks great service",
+            };
+            *next_id += 1;
+            v.push(post(*next_id, t, watch, "en", neg, text));
+        }
+    }
+    v.sort_by_key(|p| p.event_ms);
+    v
+}
+
+fn run(agg: &mut Aggregator, posts: &[Post]) -> Vec<AggregateOutput> {
+    let mut out = Vec::new();
+    for p in posts {
+        agg.on_post(p, &mut out);
+    }
+    agg.flush(&mut out);
+    out
+}
+
+fn alerts(out: &[AggregateOutput]) -> Vec<&Alert> {
+    out.iter()
+        .filter_map(|o| match o {
+            AggregateOutput::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn watches(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("w{i}")).collect()
+}
+
+#[test]
+fn spike_fires_in_first_window_and_resolves_after() {
+    let mut rng = Rng(7);
+    let mut id = 1_000;
+    // 12 h of 2% baseline, 1 h at 37%, 2 h back to 2%.
+    let spike = 144..156;
+    let posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        180,
+        |_| 120,
+        |w| if spike.contains(&w) { 0.37 } else { 0.02 },
+    );
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    let neg: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::NegativeShare && a.lang == "all")
+        .collect();
+    assert_eq!(neg.len(), 2, "{neg:#?}");
+    assert_eq!(neg[0].state, AlertState::Firing);
+    assert_eq!(
+        neg[0].window_start,
+        crate::time::format_rfc3339(144 * 5 * MIN)
+    );
+    assert!(neg[0].negative_share > 0.25 && neg[0].baseline_share < 0.04);
+    assert!(
+        neg[0].top_terms.iter().any(|t| t == "discount"),
+        "{:?}",
+        neg[0].top_terms
+    );
+    assert_eq!(neg[0].sample_ids.len(), 5);
+    assert_eq!(neg[1].state, AlertState::Resolved);
+    assert_eq!(neg[1].alert_id, neg[0].alert_id);
+    let resolved_at = crate::time::parse_rfc3339(&neg[1].window_start).unwrap();
+    assert!(
+        (156 * 5 * MIN..=160 * 5 * MIN).contains(&resolved_at),
+        "{}",
+        neg[1].window_start
+    );
+    // The per-language key fires too, with its own id.
+    let en: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.lang == "en" && a.kind == AlertKind::NegativeShare)
+        .collect();
+    assert_eq!(en.len(), 2);
+    assert_ne!(en[0].alert_id, neg[0].alert_id);
+}
+
+#[test]
+fn no_false_alerts_over_a_stationary_week_for_20_watches() {
+    let mut rng = Rng(42);
+    let mut id = 0;
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(20));
+    let mut all = Vec::new();
+    for w in 0..20 {
+        let share = 0.01 + 0.02 * (w as f64 / 19.0);
+        all.extend(stream(
+            &mut rng,
+            &mut id,
+            &format!("w{w}"),
+            0,
+            7 * 288,
+            |_| 100,
+            |_| share,
+        ));
+    }
+    all.sort_by_key(|p| p.event_ms);
+    let out = run(&mut agg, &all);
+    let neg: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::NegativeShare)
+        .collect();
+    assert!(
+        neg.is_empty(),
+        "{} false alerts, first {:?}",
+        neg.len(),
+        neg.first()
+    );
+    assert_eq!(agg.stats().counted, all.len() as u64);
+}
+
+#[test]
+fn volume_surge_with_normal_share_raises_only_a_volume_alert() {
+    let mut rng = Rng(3);
+    let mut id = 0;
+    let surge = 100..112;
+    let posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        150,
+        |w| if surge.contains(&w) { 500 } else { 100 },
+        |_| 0.02,
+    );
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    let a = alerts(&out);
+    assert!(a.iter().all(|a| a.kind == AlertKind::Volume), "{a:#?}");
+    let all: Vec<_> = a.iter().filter(|a| a.lang == "all").collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        all[0].window_start,
+        crate::time::format_rfc3339(100 * 5 * MIN)
+    );
+    assert_eq!(all[1].state, AlertState::Resolved);
+}
+
+#[test]
+fn a_watch_with_three_posts_per_window_never_alerts() {
+    let mut rng = Rng(9);
+    let mut id = 0;
+    let posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        7 * 288,
+        |_| 3,
+        |w| if w % 50 < 3 { 1.0 } else { 0.02 },
+    );
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    assert!(alerts(&out).is_empty());
+}
+
+fn window_counts(out: &[AggregateOutput]) -> Vec<(String, String, i64, u64, u64, u64)> {
+    let mut v: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            AggregateOutput::Window(w) => Some((
+                w.watch.clone(),
+                w.lang.clone(),
+                w.start_ms,
+                w.volume,
+                w.scored,
+                w.negative,
+            )),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn window_counts_equal_input_counts_for_any_arrival_order_within_lateness() {
+    for seed in 0..20 {
+        let mut rng = Rng(seed);
+        let mut id = 0;
+        let mut posts = stream(&mut rng, &mut id, "w0", 0, 40, |_| 50, |_| 0.1);
+        posts.extend(stream(&mut rng, &mut id, "w1", 0, 40, |_| 20, |_| 0.3));
+        posts.sort_by_key(|p| p.event_ms);
+        let mut reference = Aggregator::new(AggregateConfig::default(), &watches(2));
+        let expected = run(&mut reference, &posts);
+        // Shuffle by a random delay below the lateness: a post may arrive up to
+        // 2 minutes after later posts.
+        let mut keyed: Vec<(i64, Post)> = posts
+            .iter()
+            .map(|p| (p.event_ms + (rng.unit() * 119_000.0) as i64, p.clone()))
+            .collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        let shuffled: Vec<Post> = keyed.into_iter().map(|(_, p)| p).collect();
+        let mut agg = Aggregator::new(AggregateConfig::default(), &watches(2));
+        let got = run(&mut agg, &shuffled);
+        assert_eq!(agg.stats().late, 0, "seed {seed}");
+        assert_eq!(window_counts(&got), window_counts(&expected), "seed {seed}");
+        let total: u64 = window_counts(&got)
+            .iter()
+            .filter(|w| w.1 == "all")
+            .map(|w| w.3)
+            .sum();
+        assert_eq!(total, posts.len() as u64);
+    }
+}
+
+#[test]
+fn late_duplicate_and_deleted_posts() {
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let mut out = Vec::new();
+    let p = |id: u64, t: i64| post(id, t, "w0", "en", true, "bad");
+    assert_eq!(agg.on_post(&p(1, 0), &mut out), PostOutcome::Counted);
+    assert_eq!(agg.on_post(&p(1, 0), &mut out), PostOutcome::Duplicate);
+    assert_eq!(agg.on_delete("2"), DeleteOutcome::Pending);
+    assert_eq!(agg.on_post(&p(2, MIN), &mut out), PostOutcome::Deleted);
+    assert_eq!(agg.on_post(&p(3, MIN), &mut out), PostOutcome::Counted);
+    assert_eq!(agg.on_delete("3"), DeleteOutcome::Removed);
+    // Watermark passes the first window's end (5 min + 2 min lateness).
+    assert_eq!(agg.on_post(&p(4, 8 * MIN), &mut out), PostOutcome::Counted);
+    assert_eq!(agg.on_post(&p(5, 4 * MIN), &mut out), PostOutcome::Late);
+    let mut unwatched = p(6, 8 * MIN);
+    unwatched.watches = vec!["nope".into()];
+    assert_eq!(agg.on_post(&unwatched, &mut out), PostOutcome::Unwatched);
+    agg.flush(&mut out);
+    let w = window_counts(&out);
+    assert_eq!(w[0], ("w0".into(), "all".into(), 0, 1, 1, 1), "{w:?}");
+    let s = agg.stats();
+    assert_eq!(
+        (
+            s.counted,
+            s.duplicates,
+            s.late,
+            s.deleted,
+            s.deleted_before,
+            s.unwatched
+        ),
+        (3, 1, 1, 1, 1, 1)
+    );
+}
+
+#[test]
+fn same_alerts_whatever_the_chunking_and_idle_ticks() {
+    let mut rng = Rng(11);
+    let mut id = 0;
+    let posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        120,
+        |_| 100,
+        |w| if (80..90).contains(&w) { 0.4 } else { 0.02 },
+    );
+    let mut a = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let expected = run(&mut a, &posts);
+    let mut b = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let mut got = Vec::new();
+    for chunk in posts.chunks(37) {
+        let mut part = Vec::new();
+        for p in chunk {
+            b.on_post(p, &mut part);
+        }
+        got.extend(part);
+    }
+    b.flush(&mut got);
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn idle_timeout_closes_windows_of_a_quiet_stream() {
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let mut out = Vec::new();
+    agg.on_post(&post(1, 0, "w0", "en", false, "ok"), &mut out);
+    agg.tick(1_000, &mut out);
+    assert!(out.is_empty());
+    agg.tick(1_000 + 30_000, &mut out);
+    assert!(out.is_empty(), "idle timeout not reached");
+    agg.tick(1_000 + 8 * MIN, &mut out);
+    assert_eq!(window_counts(&out).len(), 2, "all and en closed: {out:?}");
+}
+
+#[test]
+fn a_long_gap_keeps_state_bounded_and_resolves_episodes() {
+    let mut rng = Rng(5);
+    let mut id = 0;
+    let mut posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        100,
+        |_| 100,
+        |w| if w >= 90 { 0.4 } else { 0.02 },
+    );
+    // A year later, one more post.
+    posts.push(post(999_999, 365 * 24 * 60 * MIN, "w0", "en", false, "ok"));
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    let a: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.lang == "all")
+        .collect();
+    assert_eq!(
+        a.iter().map(|a| a.state).collect::<Vec<_>>(),
+        vec![AlertState::Firing, AlertState::Resolved]
+    );
+    assert_eq!(agg.open_windows(), 0);
+    assert!(out.len() < 2_000, "gap emitted {} records", out.len());
+}
