@@ -1,0 +1,291 @@
+//! The normalize stage: which watches a post matches.
+//!
+//! A watch is a brand, handle or keyword set. Patterns:
+//! - `@x` matches a mention of handle `x` (case-insensitive), in the text or
+//!   the platform's mention entities;
+//! - `#x` matches hashtag `x`, likewise;
+//! - anything else matches a word or phrase on word boundaries,
+//!   case-insensitive, with any run of whitespace between its words.
+//!
+//! All patterns of all watches go into one Aho-Corasick automaton over the
+//! lowercased, whitespace-collapsed text, so matching costs one pass per post
+//! whatever the number of watches.
+
+use crate::{Error, PostStage, Verdict};
+use aho_corasick::{AhoCorasick, MatchKind};
+use canary_core::Post;
+use serde::{Deserialize, Serialize};
+
+/// One watch in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Name used in alerts and metric labels.
+    pub name: String,
+    /// Patterns: `@handle`, `#hashtag`, or a word/phrase.
+    #[serde(rename = "match")]
+    pub patterns: Vec<String>,
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Lowercases `text` into `out`, collapsing each whitespace run to one space.
+fn fold(text: &str, out: &mut String) {
+    out.clear();
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+/// Compiled patterns of every watch.
+#[derive(Debug, Clone)]
+pub struct WatchMatcher {
+    names: Vec<String>,
+    automaton: AhoCorasick,
+    /// Watch index of each automaton pattern.
+    owner: Vec<usize>,
+    /// Mentions (`@x` → x) and hashtags (`#x` → x) per watch, for entity lists.
+    handles: Vec<(String, usize)>,
+    tags: Vec<(String, usize)>,
+}
+
+impl WatchMatcher {
+    /// Compiles `watches`, checking names and patterns.
+    pub fn new(watches: &[WatchConfig]) -> Result<Self, Error> {
+        let mut names = Vec::new();
+        let (mut pats, mut owner, mut handles, mut tags) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, w) in watches.iter().enumerate() {
+            let err = |m: String| Error::Watch {
+                watch: if w.name.is_empty() {
+                    format!("#{}", i + 1)
+                } else {
+                    w.name.clone()
+                },
+                message: m,
+            };
+            if w.name.is_empty()
+                || !w
+                    .name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_-.:".contains(c))
+            {
+                return Err(err(
+                    "name must be non-empty letters, digits, '_', '-', '.' or ':'".into(),
+                ));
+            }
+            if names.contains(&w.name) {
+                return Err(err("defined twice".into()));
+            }
+            if w.patterns.is_empty() {
+                return Err(err("`match` needs at least one pattern".into()));
+            }
+            for p in &w.patterns {
+                let mut folded = String::new();
+                fold(p, &mut folded);
+                let body = folded.strip_prefix(['@', '#']).unwrap_or(&folded);
+                if body.is_empty() {
+                    return Err(err(format!("empty pattern {p:?}")));
+                }
+                if folded.starts_with(['@', '#']) && !body.chars().all(is_word) {
+                    return Err(err(format!(
+                        "pattern {p:?}: a handle or hashtag holds only letters, digits and '_'"
+                    )));
+                }
+                if folded.starts_with('@') {
+                    handles.push((body.to_owned(), i));
+                } else if folded.starts_with('#') {
+                    tags.push((body.to_owned(), i));
+                }
+                pats.push(folded);
+                owner.push(i);
+            }
+            names.push(w.name.clone());
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&pats)
+            .map_err(|e| Error::Watch {
+                watch: "*".into(),
+                message: e.to_string(),
+            })?;
+        Ok(WatchMatcher {
+            names,
+            automaton,
+            owner,
+            handles,
+            tags,
+        })
+    }
+
+    /// Watch names, in config order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Sets `hits[i]` for each watch `i` that `post` matches. `scratch` is reused.
+    pub fn matches(&self, post: &Post, scratch: &mut String, hits: &mut [bool]) {
+        fold(&post.text, scratch);
+        let text = scratch.as_str();
+        for m in self.automaton.find_overlapping_iter(text) {
+            let w = self.owner[m.pattern().as_usize()];
+            if hits[w] {
+                continue;
+            }
+            let before_ok = !text[..m.start()].chars().next_back().is_some_and(is_word);
+            let after_ok = !text[m.end()..].chars().next().is_some_and(is_word);
+            if before_ok && after_ok {
+                hits[w] = true;
+            }
+        }
+        for (list, entities) in [
+            (&self.handles, &post.mentions),
+            (&self.tags, &post.hashtags),
+        ] {
+            for e in entities {
+                for (h, w) in list.iter() {
+                    if !hits[*w]
+                        && (h.eq_ignore_ascii_case(e) || (!e.is_ascii() && *h == e.to_lowercase()))
+                    {
+                        hits[*w] = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The normalize stage.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    matcher: WatchMatcher,
+    scratch: String,
+    hits: Vec<bool>,
+}
+
+impl Normalizer {
+    /// A normalizer for these watches.
+    pub fn new(watches: &[WatchConfig]) -> Result<Self, Error> {
+        let matcher = WatchMatcher::new(watches)?;
+        let hits = vec![false; matcher.names.len()];
+        Ok(Normalizer {
+            matcher,
+            scratch: String::new(),
+            hits,
+        })
+    }
+
+    /// The compiled watches.
+    pub fn matcher(&self) -> &WatchMatcher {
+        &self.matcher
+    }
+}
+
+impl PostStage for Normalizer {
+    const NAME: &'static str = "normalize";
+
+    fn process(&mut self, post: &mut Post) -> Verdict {
+        self.hits.fill(false);
+        self.matcher
+            .matches(post, &mut self.scratch, &mut self.hits);
+        post.watches.clear();
+        for (i, hit) in self.hits.iter().enumerate() {
+            if *hit {
+                post.watches.push(self.matcher.names[i].clone());
+            }
+        }
+        if post.watches.is_empty() {
+            Verdict::Drop("unwatched")
+        } else {
+            Verdict::Keep
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(name: &str, pats: &[&str]) -> WatchConfig {
+        WatchConfig {
+            name: name.into(),
+            patterns: pats.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn matched(n: &mut Normalizer, text: &str) -> Vec<String> {
+        let mut p = Post::new("1", 0, text);
+        n.process(&mut p);
+        p.watches
+    }
+
+    #[test]
+    fn handles_tags_and_phrases_on_word_boundaries() {
+        let mut n = Normalizer::new(&[
+            watch("acme", &["@acme", "@acmehelp", "#acmefail", "acme corp"]),
+            watch("zed", &["zed"]),
+        ])
+        .unwrap();
+        assert_eq!(matched(&mut n, "Hey @ACME why"), vec!["acme"]);
+        assert_eq!(
+            matched(&mut n, "@acmehelpdesk is not us"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            matched(&mut n, "write to me@acme.com"),
+            Vec::<String>::new()
+        );
+        assert_eq!(matched(&mut n, "#AcmeFail again"), vec!["acme"]);
+        assert_eq!(matched(&mut n, "#acmefailure"), Vec::<String>::new());
+        assert_eq!(matched(&mut n, "ACME\n  Corp. is down"), vec!["acme"]);
+        assert_eq!(matched(&mut n, "acme corporate"), Vec::<String>::new());
+        assert_eq!(matched(&mut n, "zed and Acme Corp"), vec!["acme", "zed"]);
+        assert_eq!(matched(&mut n, "zedd"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn entity_lists_match_too() {
+        let mut n = Normalizer::new(&[watch("acme", &["@AcmeHelp"])]).unwrap();
+        let mut p = Post::new("1", 0, "text without the handle");
+        p.mentions = vec!["acmehelp".into()];
+        assert_eq!(n.process(&mut p), Verdict::Keep);
+        assert_eq!(p.watches, vec!["acme"]);
+    }
+
+    #[test]
+    fn unicode_case_folding() {
+        let mut n = Normalizer::new(&[watch("cafe", &["Café Noir"])]).unwrap();
+        assert_eq!(matched(&mut n, "au CAFÉ NOIR ce matin"), vec!["cafe"]);
+    }
+
+    #[test]
+    fn invalid_watches_are_refused_with_their_name() {
+        for (w, msg) in [
+            (watch("", &["x"]), "#1"),
+            (watch("a b", &["x"]), "a b"),
+            (watch("a", &[]), "at least one"),
+            (watch("a", &["@"]), "empty pattern"),
+            (watch("a", &["@a b"]), "only letters"),
+        ] {
+            let e = Normalizer::new(&[w]).unwrap_err().to_string();
+            assert!(e.contains(msg), "{e}");
+        }
+        let e = Normalizer::new(&[watch("a", &["x"]), watch("a", &["y"])]).unwrap_err();
+        assert!(e.to_string().contains("defined twice"));
+    }
+}
