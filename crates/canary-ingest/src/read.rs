@@ -1,0 +1,930 @@
+//! Reading inputs: files, stdin, directories, globs, compressed streams and
+//! Twitter Stream Grab tars, as one iterator of [`Item`]s.
+//!
+//! Nothing here gives up on the whole run because of one input: an
+//! unreadable file, a corrupt compressed stream or a damaged archive becomes
+//! a `read_error` dead letter for that input and reading goes on with the next.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use canary_core::{DeadLetter, IngestRecord};
+use csv::ByteRecord;
+
+use crate::IngestError;
+use crate::csv_input::{Columns, CsvMapping, row_bytes};
+use crate::parse::{Format, ParseOptions, Parsed, Reason, parse_line_into};
+
+/// Longest line read whole by default (16 MiB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+/// Largest whole-file JSON document read by default (1 GiB).
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1 << 30;
+/// How much of an over-long line a dead letter keeps.
+pub const DEAD_LETTER_PREFIX_BYTES: usize = 4096;
+
+const STAGE: &str = "ingest";
+
+/// Reader options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Format override; [`Format::Auto`] treats `*.csv`/`*.tsv` as CSV and
+    /// detects JSON shapes per line.
+    pub format: Format,
+    /// Event time for posts without any creation time (see [`ParseOptions`]).
+    pub assume_time: Option<i64>,
+    /// CSV column mapping; `None` tries the default column names.
+    pub csv: Option<CsvMapping>,
+    /// Lines longer than this are dead-lettered as `line_too_long`.
+    pub max_line_bytes: usize,
+    /// Whole-file JSON documents larger than this are dead-lettered.
+    pub max_document_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: Format::Auto,
+            assume_time: None,
+            csv: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+        }
+    }
+}
+
+/// One input argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Standard input (`-`).
+    Stdin,
+    /// A file or a directory (read recursively, in sorted path order).
+    Path(PathBuf),
+    /// A glob pattern (`dumps/2018-*/**/*.json.gz`); matches in sorted order.
+    Glob(String),
+}
+
+impl Source {
+    /// Interprets a command-line argument: `-` is stdin, an existing path is
+    /// a path, anything with `*`, `?` or `[` is a glob, the rest a path.
+    pub fn from_arg(arg: &str) -> Source {
+        if arg == "-" {
+            Source::Stdin
+        } else if Path::new(arg).exists() || !arg.contains(['*', '?', '[']) {
+            Source::Path(PathBuf::from(arg))
+        } else {
+            Source::Glob(arg.to_owned())
+        }
+    }
+}
+
+/// What the reader yields.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Item {
+    /// A post, deletion or notice.
+    Record(IngestRecord),
+    /// A rejected record, with its source name and 1-based line number.
+    DeadLetter(DeadLetter),
+}
+
+/// Where the reader is, for progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// On-disk (compressed) bytes consumed so far, over all inputs.
+    pub bytes_read: u64,
+    /// Sum of the sizes of all regular-file inputs; `None` when an input is
+    /// a stream of unknown size (stdin).
+    pub bytes_total: Option<u64>,
+    /// Inputs finished.
+    pub inputs_done: usize,
+    /// Inputs known (a tar counts once, its members are not added).
+    pub inputs_total: usize,
+    /// Name of the input being read (`archive.tar!member` inside a tar).
+    pub source: String,
+    /// Last line number read in that input.
+    pub line: u64,
+}
+
+enum Input {
+    Stream {
+        name: String,
+        reader: Box<dyn Read + Send>,
+    },
+    File {
+        path: PathBuf,
+        size: Option<u64>,
+    },
+    Member {
+        archive: Arc<PathBuf>,
+        name: String,
+        offset: u64,
+        size: u64,
+        /// The archive's size, on its last member, to settle progress.
+        last_of: Option<u64>,
+    },
+}
+
+type BoxRead = Box<dyn BufRead + Send>;
+
+enum Current {
+    Lines {
+        lines: LineReader<BoxRead>,
+        /// Still looking at the first non-blank line (whole-document detection).
+        first: bool,
+    },
+    Doc {
+        buf: Vec<u8>,
+        pos: usize,
+        line: u64,
+        first: bool,
+    },
+    Csv {
+        rdr: Box<csv::Reader<Box<dyn Read + Send>>>,
+        cols: Columns,
+        rec: ByteRecord,
+        delimiter: u8,
+    },
+}
+
+/// Counts bytes as they are read from disk, before decompression.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The iterator over every input's items. See the crate docs for an example.
+pub struct Reader {
+    opts: Options,
+    parse_opts: ParseOptions,
+    queue: VecDeque<Input>,
+    current: Option<Current>,
+    pending: VecDeque<Item>,
+    scratch: Vec<Parsed>,
+    source: Arc<str>,
+    counter: Arc<AtomicU64>,
+    /// Size of the top-level file being read, added to `done_bytes` at its end.
+    current_size: Option<u64>,
+    /// Whether the current input's end settles a top-level input.
+    current_top: bool,
+    done_bytes: u64,
+    bytes_total: Option<u64>,
+    inputs_done: usize,
+    inputs_total: usize,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("progress", &self.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Regular files under `dir`, recursively, in sorted path order (dotfiles skipped).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+    let io_err = |source| IngestError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io_err)?;
+    entries.sort();
+    for p in entries {
+        if is_hidden(&p) {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn lower_name(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// The name without a compression suffix, lowercased (`x.csv.gz` -> `x.csv`).
+fn inner_name(name: &str) -> String {
+    let l = lower_name(name);
+    for ext in [".gz", ".bz2", ".zst", ".zstd"] {
+        if let Some(s) = l.strip_suffix(ext) {
+            return s.to_owned();
+        }
+    }
+    l
+}
+
+impl Reader {
+    /// Opens command-line style arguments (`-`, paths, directories, globs).
+    pub fn open<I, S>(args: I, opts: Options) -> Result<Reader, IngestError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let sources: Vec<Source> = args
+            .into_iter()
+            .map(|a| Source::from_arg(a.as_ref()))
+            .collect();
+        Reader::from_sources(sources, opts)
+    }
+
+    /// Opens one path (file or directory).
+    pub fn open_path(path: impl AsRef<Path>, opts: Options) -> Result<Reader, IngestError> {
+        Reader::from_sources([Source::Path(path.as_ref().to_owned())], opts)
+    }
+
+    /// Reads any byte stream (decompressed by its magic bytes), named `name`
+    /// in dead letters; CSV only with `Format::Csv`.
+    pub fn from_reader(name: &str, reader: impl Read + Send + 'static, opts: Options) -> Reader {
+        let mut r = Reader::empty(opts);
+        r.bytes_total = None;
+        r.inputs_total = 1;
+        r.queue.push_back(Input::Stream {
+            name: name.to_owned(),
+            reader: Box::new(reader),
+        });
+        r
+    }
+
+    /// Expands `sources` in order. Missing paths and globs that match
+    /// nothing are errors here; a file that fails later is a dead letter.
+    pub fn from_sources(
+        sources: impl IntoIterator<Item = Source>,
+        opts: Options,
+    ) -> Result<Reader, IngestError> {
+        let mut r = Reader::empty(opts);
+        for s in sources {
+            match s {
+                Source::Stdin => {
+                    r.bytes_total = None;
+                    r.queue.push_back(Input::Stream {
+                        name: "-".to_owned(),
+                        reader: Box::new(io::stdin()),
+                    });
+                }
+                Source::Path(p) => r.add_path(p)?,
+                Source::Glob(g) => {
+                    let paths = glob::glob(&g).map_err(|e| IngestError::Glob {
+                        pattern: g.clone(),
+                        message: e.to_string(),
+                    })?;
+                    let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                    found.sort();
+                    if found.is_empty() {
+                        return Err(IngestError::NoMatch(g));
+                    }
+                    for p in found {
+                        r.add_path(p)?;
+                    }
+                }
+            }
+        }
+        r.inputs_total = r.queue.len();
+        Ok(r)
+    }
+
+    fn empty(opts: Options) -> Reader {
+        Reader {
+            parse_opts: ParseOptions {
+                format: opts.format,
+                assume_time: opts.assume_time,
+            },
+            opts,
+            queue: VecDeque::new(),
+            current: None,
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+            source: Arc::from(""),
+            counter: Arc::new(AtomicU64::new(0)),
+            current_size: None,
+            current_top: true,
+            done_bytes: 0,
+            bytes_total: Some(0),
+            inputs_done: 0,
+            inputs_total: 0,
+        }
+    }
+
+    fn add_path(&mut self, p: PathBuf) -> Result<(), IngestError> {
+        let meta = std::fs::metadata(&p).map_err(|source| IngestError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(&p, &mut files)?;
+            for f in files {
+                let size = std::fs::metadata(&f).ok().map(|m| m.len());
+                self.push_file(f, size);
+            }
+        } else {
+            let size = meta.is_file().then_some(meta.len());
+            self.push_file(p, size);
+        }
+        Ok(())
+    }
+
+    fn push_file(&mut self, path: PathBuf, size: Option<u64>) {
+        self.bytes_total = match (self.bytes_total, size) {
+            (Some(t), Some(s)) => Some(t + s),
+            _ => None,
+        };
+        self.queue.push_back(Input::File { path, size });
+    }
+
+    /// Bytes read of the total and the current input, for progress display.
+    pub fn progress(&self) -> Progress {
+        let line = match &self.current {
+            Some(Current::Lines { lines, .. }) => lines.line,
+            Some(Current::Doc { line, .. }) => *line,
+            Some(Current::Csv { rdr, .. }) => rdr.position().line(),
+            None => 0,
+        };
+        Progress {
+            bytes_read: self.done_bytes + self.counter.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total,
+            inputs_done: self.inputs_done,
+            inputs_total: self.inputs_total,
+            source: self.source.to_string(),
+            line,
+        }
+    }
+
+    fn dead(&mut self, reason: Reason, detail: impl Into<String>, line: u64, raw: &[u8]) {
+        self.pending.push_back(Item::DeadLetter(DeadLetter::new(
+            STAGE,
+            reason.as_str(),
+            detail,
+            &self.source,
+            line,
+            raw,
+        )));
+    }
+
+    fn emit(&mut self, line: u64, raw: &[u8]) {
+        for p in self.scratch.drain(..) {
+            let item = match p {
+                Parsed::Record(r) => Item::Record(r),
+                Parsed::Rejected(r) => {
+                    let raw = r.raw.as_deref().map(str::as_bytes).unwrap_or(raw);
+                    Item::DeadLetter(DeadLetter::new(
+                        STAGE,
+                        r.reason.as_str(),
+                        r.detail,
+                        &self.source,
+                        line,
+                        raw,
+                    ))
+                }
+            };
+            self.pending.push_back(item);
+        }
+    }
+
+    /// Ends the current top-level input (a tar ends with its last member).
+    fn finish_input(&mut self, size: Option<u64>) {
+        self.inputs_done += 1;
+        self.done_bytes += size.unwrap_or_else(|| self.counter.load(Ordering::Relaxed));
+        self.counter.store(0, Ordering::Relaxed);
+    }
+
+    fn open_next(&mut self, input: Input) {
+        match input {
+            Input::Stream { name, reader } => {
+                self.source = Arc::from(name.as_str());
+                self.current_size = None;
+                let counted = Counting {
+                    inner: reader,
+                    count: self.counter.clone(),
+                };
+                self.start(&name, Box::new(counted), true);
+            }
+            Input::File { path, size } => {
+                let name = path.display().to_string();
+                self.source = Arc::from(name.as_str());
+                self.current_size = size;
+                if lower_name(&name).ends_with(".tar") {
+                    self.open_tar(path, size);
+                    return;
+                }
+                if [".tar.gz", ".tgz", ".tar.bz2", ".tar.zst"]
+                    .iter()
+                    .any(|e| lower_name(&name).ends_with(e))
+                {
+                    self.dead(
+                        Reason::ReadError,
+                        "compressed tar archives are not read; unpack it or use a plain .tar",
+                        0,
+                        b"",
+                    );
+                    self.finish_input(size);
+                    return;
+                }
+                match File::open(&path) {
+                    Ok(f) => {
+                        let counted = Counting {
+                            inner: f,
+                            count: self.counter.clone(),
+                        };
+                        self.start(&name, Box::new(counted), true);
+                    }
+                    Err(e) => {
+                        self.dead(Reason::ReadError, e.to_string(), 0, b"");
+                        self.finish_input(size);
+                    }
+                }
+            }
+            Input::Member {
+                archive,
+                name,
+                offset,
+                size,
+                last_of,
+            } => {
+                let full = format!("{}!{}", archive.display(), name);
+                self.source = Arc::from(full.as_str());
+                self.current_size = last_of;
+                let opened = File::open(&*archive).and_then(|mut f| {
+                    f.seek(SeekFrom::Start(offset))?;
+                    Ok(f.take(size))
+                });
+                match opened {
+                    Ok(r) => {
+                        let counted = Counting {
+                            inner: r,
+                            count: self.counter.clone(),
+                        };
+                        self.start(&name, Box::new(counted), last_of.is_some());
+                    }
+                    Err(e) => {
+                        self.dead(Reason::ReadError, e.to_string(), 0, b"");
+                        self.end_current(last_of.is_some());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Indexes a plain tar's members by seeking past their data, then queues
+    /// them sorted by name: Stream Grab tars hold `dd/hh/mm.json.bz2`, and
+    /// sorted names are time order.
+    fn open_tar(&mut self, path: PathBuf, size: Option<u64>) {
+        let index = || -> io::Result<Vec<(String, u64, u64)>> {
+            let mut ar = tar::Archive::new(File::open(&path)?);
+            let mut members = Vec::new();
+            for e in ar.entries_with_seek()? {
+                let e = e?;
+                if !e.header().entry_type().is_file() {
+                    continue;
+                }
+                let name = e.path()?.to_string_lossy().into_owned();
+                let hidden = name.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
+                if !hidden {
+                    members.push((name, e.raw_file_position(), e.size()));
+                }
+            }
+            members.sort();
+            Ok(members)
+        };
+        match index() {
+            Ok(members) if !members.is_empty() => {
+                let archive = Arc::new(path);
+                let n = members.len();
+                for (i, (name, offset, len)) in members.into_iter().enumerate().rev() {
+                    self.queue.push_front(Input::Member {
+                        archive: archive.clone(),
+                        name,
+                        offset,
+                        size: len,
+                        last_of: (i + 1 == n).then_some(size.unwrap_or(0)),
+                    });
+                }
+            }
+            Ok(_) => self.finish_input(size),
+            Err(e) => {
+                self.dead(Reason::ReadError, format!("tar: {e}"), 0, b"");
+                self.finish_input(size);
+            }
+        }
+    }
+
+    /// Ends the current input; `top` when it settles a top-level input.
+    fn end_current(&mut self, top: bool) {
+        self.current = None;
+        if top {
+            self.finish_input(self.current_size);
+        }
+    }
+
+    /// Picks decompression by magic bytes (the extension when there are
+    /// none) and the content kind by name and options.
+    fn start(&mut self, name: &str, raw: Box<dyn Read + Send>, top: bool) {
+        let mut br = BufReader::with_capacity(256 << 10, raw);
+        let magic = loop {
+            match br.fill_buf() {
+                Ok(b) => break b.get(..4).unwrap_or(b).to_vec(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.dead(Reason::ReadError, e.to_string(), 0, b"");
+                    self.end_current(top);
+                    return;
+                }
+            }
+        };
+        let lname = lower_name(name);
+        let dec: Box<dyn Read + Send> =
+            if magic.starts_with(&[0x1f, 0x8b]) || (magic.is_empty() && lname.ends_with(".gz")) {
+                Box::new(flate2::bufread::MultiGzDecoder::new(br))
+            } else if magic.starts_with(b"BZh") || (magic.is_empty() && lname.ends_with(".bz2")) {
+                Box::new(bzip2::bufread::MultiBzDecoder::new(br))
+            } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                match zstd::stream::read::Decoder::with_buffer(br) {
+                    Ok(d) => Box::new(d),
+                    Err(e) => {
+                        self.dead(Reason::ReadError, format!("zstd: {e}"), 0, b"");
+                        self.end_current(top);
+                        return;
+                    }
+                }
+            } else if lname.ends_with(".gz") || lname.ends_with(".bz2") || lname.ends_with(".zst") {
+                self.dead(
+                    Reason::ReadError,
+                    "compressed by its name but not by its first bytes",
+                    0,
+                    b"",
+                );
+                self.end_current(top);
+                return;
+            } else {
+                Box::new(br)
+            };
+        let inner = inner_name(name);
+        let csv = match self.opts.format {
+            Format::Csv => true,
+            Format::Auto => inner.ends_with(".csv") || inner.ends_with(".tsv"),
+            _ => false,
+        };
+        if csv {
+            self.start_csv(dec, inner.ends_with(".tsv"), top);
+        } else {
+            self.current = Some(Current::Lines {
+                lines: LineReader::new(
+                    Box::new(BufReader::with_capacity(256 << 10, dec)),
+                    self.opts.max_line_bytes,
+                ),
+                first: true,
+            });
+            self.current_top = top;
+        }
+    }
+
+    fn start_csv(&mut self, dec: Box<dyn Read + Send>, tsv: bool, top: bool) {
+        let delimiter = match &self.opts.csv {
+            Some(m) => m.delimiter,
+            None if tsv => b'\t',
+            None => b',',
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .delimiter(delimiter)
+            .buffer_capacity(256 << 10)
+            .from_reader(dec);
+        let header = match rdr.byte_headers() {
+            Ok(h) => h.clone(),
+            Err(e) => {
+                self.dead(Reason::ReadError, format!("csv header: {e}"), 1, b"");
+                self.end_current(top);
+                return;
+            }
+        };
+        match Columns::resolve(&header, self.opts.csv.as_ref()) {
+            Ok(cols) => {
+                self.current = Some(Current::Csv {
+                    rdr: Box::new(rdr),
+                    cols,
+                    rec: ByteRecord::new(),
+                    delimiter,
+                });
+                self.current_top = top;
+            }
+            Err(msg) => {
+                let raw = row_bytes(&header, delimiter);
+                self.dead(Reason::MissingColumn, msg, 1, &raw);
+                self.end_current(top);
+            }
+        }
+    }
+
+    /// Advances the current input by one step, queueing items; ends it at EOF.
+    fn step(&mut self, cur: Current) {
+        match cur {
+            Current::Lines { mut lines, first } => match lines.next_line() {
+                Line::Eof => self.end_current(self.current_top),
+                Line::Err(e) => {
+                    let n = lines.line + 1;
+                    self.dead(Reason::ReadError, e.to_string(), n, b"");
+                    self.end_current(self.current_top);
+                }
+                Line::TooLong(len) => {
+                    let prefix = lines.buf.clone();
+                    self.dead(
+                        Reason::LineTooLong,
+                        format!(
+                            "line of {len} bytes exceeds {} (kept the first {})",
+                            self.opts.max_line_bytes,
+                            prefix.len()
+                        ),
+                        lines.line,
+                        &prefix,
+                    );
+                    self.current = Some(Current::Lines {
+                        lines,
+                        first: false,
+                    });
+                }
+                Line::Ok => {
+                    let n = lines.line;
+                    let t = lines.buf.trim_ascii_start();
+                    if first && matches!(t.first(), Some(b'{' | b'[')) && is_incomplete(&lines.buf)
+                    {
+                        self.start_doc(lines);
+                        return;
+                    }
+                    let first = first && t.is_empty();
+                    parse_line_into(&lines.buf, &self.parse_opts, &mut self.scratch);
+                    let raw = std::mem::take(&mut lines.buf);
+                    self.emit(n, &raw);
+                    lines.buf = raw;
+                    self.current = Some(Current::Lines { lines, first });
+                }
+            },
+            Current::Doc {
+                buf,
+                pos,
+                line,
+                first,
+            } => self.step_doc(buf, pos, line, first),
+            Current::Csv {
+                mut rdr,
+                cols,
+                mut rec,
+                delimiter,
+            } => match rdr.read_byte_record(&mut rec) {
+                Ok(false) => self.end_current(self.current_top),
+                Ok(true) => {
+                    let n = rec.position().map_or(0, |p| p.line());
+                    if rec.as_slice().len() > self.opts.max_line_bytes {
+                        let raw = row_bytes(&rec, delimiter);
+                        let keep = &raw[..raw.len().min(DEAD_LETTER_PREFIX_BYTES)];
+                        self.dead(Reason::LineTooLong, "csv row too long", n, keep);
+                    } else {
+                        self.scratch.push(cols.row(&rec));
+                        let raw = if matches!(self.scratch[0], Parsed::Rejected(_)) {
+                            row_bytes(&rec, delimiter)
+                        } else {
+                            Vec::new()
+                        };
+                        self.emit(n, &raw);
+                    }
+                    self.current = Some(Current::Csv {
+                        rdr,
+                        cols,
+                        rec,
+                        delimiter,
+                    });
+                }
+                Err(e) => {
+                    let n = e.position().map_or(rdr.position().line(), |p| p.line());
+                    self.dead(Reason::ReadError, format!("csv: {e}"), n, b"");
+                    self.end_current(self.current_top);
+                }
+            },
+        }
+    }
+
+    /// Reads the rest of a file that is one JSON document (or several
+    /// concatenated pretty-printed ones) into memory.
+    fn start_doc(&mut self, mut lines: LineReader<BoxRead>) {
+        let line = lines.line;
+        let mut buf = std::mem::take(&mut lines.buf);
+        buf.push(b'\n');
+        let limit = self.opts.max_document_bytes as u64;
+        let room = limit.saturating_sub(buf.len() as u64);
+        let mut rest = (&mut lines.inner).take(room + 1);
+        if let Err(e) = rest.read_to_end(&mut buf) {
+            self.dead(Reason::ReadError, e.to_string(), line, b"");
+            self.end_current(self.current_top);
+            return;
+        }
+        if buf.len() as u64 > limit {
+            let keep = buf[..DEAD_LETTER_PREFIX_BYTES.min(buf.len())].to_vec();
+            self.dead(
+                Reason::LineTooLong,
+                format!("JSON document exceeds {limit} bytes"),
+                line,
+                &keep,
+            );
+            self.end_current(self.current_top);
+            return;
+        }
+        self.current = Some(Current::Doc {
+            buf,
+            pos: 0,
+            line,
+            first: true,
+        });
+    }
+
+    fn step_doc(&mut self, buf: Vec<u8>, mut pos: usize, mut line: u64, first: bool) {
+        while pos < buf.len() && buf[pos].is_ascii_whitespace() {
+            if buf[pos] == b'\n' {
+                line += 1;
+            }
+            pos += 1;
+        }
+        if pos >= buf.len() {
+            self.end_current(self.current_top);
+            return;
+        }
+        let mut it = serde_json::Deserializer::from_slice(&buf[pos..])
+            .into_iter::<&serde_json::value::RawValue>();
+        match it.next() {
+            Some(Ok(raw)) => {
+                let end = pos + it.byte_offset();
+                parse_line_into(raw.get().as_bytes(), &self.parse_opts, &mut self.scratch);
+                let rawb = raw.get().as_bytes().to_vec();
+                self.emit(line, &rawb);
+                line += memchr::memchr_iter(b'\n', &buf[pos..end]).count() as u64;
+                self.current = Some(Current::Doc {
+                    buf,
+                    pos: end,
+                    line,
+                    first: false,
+                });
+            }
+            Some(Err(_)) if first => {
+                // Not a document after all (say, a cut-off first line of a
+                // JSON-lines file): read the same bytes as lines.
+                let mut lines = LineReader::new(
+                    Box::new(Cursor::new(buf)) as BoxRead,
+                    self.opts.max_line_bytes,
+                );
+                lines.line = line - 1;
+                self.current = Some(Current::Lines {
+                    lines,
+                    first: false,
+                });
+            }
+            Some(Err(e)) => {
+                let rest = &buf[pos..];
+                let keep = rest[..rest.len().min(DEAD_LETTER_PREFIX_BYTES)].to_vec();
+                let reason = if e.classify() == serde_json::error::Category::Eof {
+                    Reason::TruncatedJson
+                } else {
+                    Reason::InvalidJson
+                };
+                self.dead(reason, e.to_string(), line, &keep);
+                self.end_current(self.current_top);
+            }
+            None => self.end_current(self.current_top),
+        }
+    }
+}
+
+/// Whether `line` is the start of a JSON value that goes on past it.
+fn is_incomplete(line: &[u8]) -> bool {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+        Ok(_) => false,
+        Err(e) => e.classify() == serde_json::error::Category::Eof,
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(it) = self.pending.pop_front() {
+                return Some(it);
+            }
+            match self.current.take() {
+                Some(cur) => self.step(cur),
+                None => {
+                    let input = self.queue.pop_front()?;
+                    self.open_next(input);
+                }
+            }
+        }
+    }
+}
+
+enum Line {
+    Ok,
+    TooLong(u64),
+    Eof,
+    Err(io::Error),
+}
+
+/// Splits a byte stream on `\n` with a bound on what one line may buffer.
+struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    max: usize,
+    line: u64,
+    eof: bool,
+}
+
+impl<R: BufRead> LineReader<R> {
+    fn new(inner: R, max: usize) -> Self {
+        LineReader {
+            inner,
+            buf: Vec::new(),
+            max,
+            line: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads the next line into `buf` (without `\n` or `\r\n`). A line over
+    /// `max` bytes keeps only a prefix and is skipped to its end.
+    fn next_line(&mut self) -> Line {
+        self.buf.clear();
+        if self.eof {
+            return Line::Eof;
+        }
+        let mut total: u64 = 0;
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let avail = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.eof = true;
+                    return Line::Err(e);
+                }
+            };
+            if avail.is_empty() {
+                self.eof = true;
+                if !any {
+                    return Line::Eof;
+                }
+                break;
+            }
+            any = true;
+            let (chunk, found) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (&avail[..i], true),
+                None => (avail, false),
+            };
+            total += chunk.len() as u64;
+            if !too_long {
+                if self.buf.len() + chunk.len() > self.max {
+                    too_long = true;
+                    let keep = DEAD_LETTER_PREFIX_BYTES.saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&chunk[..keep.min(chunk.len())]);
+                    self.buf.truncate(DEAD_LETTER_PREFIX_BYTES);
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            let n = chunk.len() + usize::from(found);
+            self.inner.consume(n);
+            if found {
+                break;
+            }
+        }
+        self.line += 1;
+        if too_long {
+            return Line::TooLong(total);
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        Line::Ok
+    }
+}
