@@ -105,7 +105,7 @@ fn main() {
             }
         }
     }
-    confusion.sort_by(|a, b| b.1.cmp(&a.1));
+    confusion.sort_by_key(|e| std::cmp::Reverse(e.1));
     confusion.truncate(8);
     let top: Vec<String> = confusion
         .iter()
@@ -222,7 +222,7 @@ fn main() {
                     }
                 }
             }
-            counts.sort_by(|a, b| b.1.cmp(&a.1));
+            counts.sort_by_key(|e| std::cmp::Reverse(e.1));
             println!(
                 "\nIndonesian sentences that whichlang answers with margin >= 3: {counts:?} of {}",
                 id.len()

@@ -162,8 +162,11 @@ pub(crate) const FAST_CONFIDENT_MARGIN: f32 = 1.0;
 /// asking lingua. Trades speed for accuracy (see README sweep).
 pub(crate) const ACCURATE_SHORTCUT_MARGIN: f32 = 3.0;
 /// whichlang answers that Indonesian text (which whichlang lacks) gets with a
-/// wide margin, measured on lingua's Indonesian test sentences (see README).
-const WHICH_BLIND_SPOTS: &[&str] = &["tr", "nl", "en"];
+/// wide margin: on lingua's 1000 Indonesian test sentences, 425 are called
+/// Turkish with margin >= 3, 39 English, under 10 any other. Turkish answers
+/// always go to lingua; excluding English too would send every English post
+/// there.
+const WHICH_BLIND_SPOTS: &[&str] = &["tr"];
 /// lingua confidence gap (top1 - top2, 0..1) above which it counts as confident.
 pub(crate) const LINGUA_CONFIDENT_GAP: f64 = 0.2;
 
@@ -192,8 +195,8 @@ impl Detector {
             }
         }
         let which_allowed = WHICH_CODES.map(|c| repertoire.contains(&c));
-        // whichlang cannot say Indonesian and calls it Turkish, Dutch or
-        // English with a wide margin, so those answers must not skip lingua.
+        // whichlang cannot say Indonesian and mostly calls it Turkish with a
+        // wide margin, so that answer must not skip lingua.
         let shortcut_ok = WHICH_CODES.map(|c| !WHICH_BLIND_SPOTS.contains(&c));
         let lingua = match config.mode {
             Mode::Fast => None,

@@ -139,6 +139,12 @@ fn push_space(out: &mut String) {
 #[inline]
 fn push_char(c: char, out: &mut String) -> usize {
     if c.is_alphabetic() {
+        // Elongations ("siiiiii", "noooo") are spelled differently in each
+        // language's n-gram model: keep at most two repeats.
+        let mut tail = out.chars().rev();
+        if tail.next() == Some(c) && tail.next() == Some(c) {
+            return 1;
+        }
         out.push(c);
         // One CJK character or Hangul syllable carries about what a short
         // Latin word does, so two of them are enough to try.

@@ -21,7 +21,9 @@
 // CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE
 // OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 
-pub(crate) const WEIGHTS: [f32; 65536] = [
+#![allow(clippy::excessive_precision, clippy::approx_constant)] // generated numbers, kept verbatim
+
+pub(crate) static WEIGHTS: [f32; 65536] = [
     -0.004738, -0.002283, -0.536394, 0.588218, -0.103133, -0.000536, -2.135800, -0.002866,
     -0.001199, -0.364569, -0.339155, -0.000544, 0.838150, 1.530471, 0.564755, -0.030377, -0.217440,
     -0.024371, -1.002733, -2.551400, 0.423398, -0.005288, -0.547941, -0.061095, -0.016818,
@@ -7809,7 +7811,7 @@ pub(crate) const WEIGHTS: [f32; 65536] = [
     -0.816351, -0.698400, -1.254459, -2.052026,
 ];
 
-pub(crate) const INTERCEPTS: [f32; 16] = [
+pub(crate) static INTERCEPTS: [f32; 16] = [
     -2.306742, -2.258932, 0.523372, 1.777966, 1.053884, -2.673501, 2.530283, -0.639573, -1.692796,
     2.483821, 1.158584, -2.405218, 0.882742, 1.775545, 1.994673, -2.204108,
 ];

@@ -1,0 +1,2 @@
+//! Shared by the accuracy test, the eval example and the root bench.
+pub mod sets;
