@@ -572,3 +572,6 @@ fn normalize(score: f64) -> f64 {
     let norm = score / (score * score + 15.0).sqrt();
     norm.clamp(-1.0, 1.0)
 }
+
+#[cfg(test)]
+mod tests;

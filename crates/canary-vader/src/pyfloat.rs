@@ -75,14 +75,11 @@ pub(crate) fn py_round(x: f64, ndigits: i32) -> f64 {
     } else {
         // d - 0.5 is exact for d in [0.25, 1); compare it with -e exactly.
         let h = d - 0.5;
-        if h > -e {
+        // Above the midpoint, or exactly on it with an odd floor (ties to even).
+        if h > -e || (h == -e && f % 2.0 != 0.0) {
             f + 1.0
-        } else if h < -e {
-            f
-        } else if f % 2.0 == 0.0 {
-            f
         } else {
-            f + 1.0
+            f
         }
     };
     // k / scale is correctly rounded: the nearest double to the decimal.

@@ -304,7 +304,7 @@ fn python() -> Option<PathBuf> {
 fn random_texts_match_live_reference() {
     let Some(py) = python() else { return };
     let vocab = Vocab::new();
-    let mut rng = Rng(0x5eed_0f_7ade_c0de);
+    let mut rng = Rng(0x005e_ed0f_7ade_c0de);
     let texts: Vec<String> = (0..TEXTS).map(|_| text(&mut rng, &vocab)).collect();
 
     let mut child = Command::new(&py)
