@@ -1,1 +1,293 @@
-//! placeholder
+//! canary's metrics: one typed registry, and a small HTTP endpoint that serves
+//! it to Prometheus.
+//!
+//! Names follow Prometheus conventions: base units (`_seconds`, ratios as
+//! 0..1), `_total` for counters. Labels are bounded by configuration: `stage`,
+//! `reason` (fixed codes), `kind`, `watch` and `lang` (watches and market
+//! languages come from the config file). Never post ids, users or terms.
+#![deny(missing_docs)]
+
+mod server;
+
+pub use server::{MetricsServer, serve};
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Errors of the telemetry crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A metric could not be registered (a programming error: duplicate name).
+    #[error("metrics registry: {0}")]
+    Registry(#[from] prometheus::Error),
+    /// The metrics endpoint could not bind its address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Every metric canary exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Records each stage took in (`stage`).
+    pub stage_records: IntCounterVec,
+    /// Posts that left the pipeline on purpose (`stage`, `reason`: unwatched, duplicate, deleted).
+    pub posts_dropped: IntCounterVec,
+    /// Records dead-lettered (`stage`, `reason`).
+    pub dead_letters: IntCounterVec,
+    /// Stream notices by kind (`kind`).
+    pub notices: IntCounterVec,
+    /// Seconds a stage spent on one batch, per post (`stage`).
+    pub stage_seconds: HistogramVec,
+    /// Seconds from ingest to the aggregate stage, per post.
+    pub pipeline_latency: HistogramVec,
+    /// Posts per language decided by the language stage (`lang`).
+    pub lang_posts: IntCounterVec,
+    /// Posts whose platform language tag disagreed with the detector (`lang`).
+    pub lang_hint_disagreements: IntCounterVec,
+    /// Posts in the last closed window (`watch`, `lang`).
+    pub window_volume: IntGaugeVec,
+    /// Negative share of the last closed window (`watch`, `lang`).
+    pub window_negative_share: GaugeVec,
+    /// Baseline negative share before the last closed window (`watch`, `lang`).
+    pub baseline_negative_share: GaugeVec,
+    /// Baseline mean volume per window (`watch`, `lang`).
+    pub baseline_volume: GaugeVec,
+    /// 1 while an alert is firing, else 0 (`watch`, `lang`, `kind`).
+    pub alert_firing: IntGaugeVec,
+    /// Alert records emitted (`kind`, `state`).
+    pub alerts: IntCounterVec,
+    /// Windows closed (summaries per watch and language).
+    pub windows_closed: IntCounterVec,
+    /// Event time of the aggregate's watermark, Unix seconds.
+    pub watermark_timestamp: GaugeVec,
+    /// Processing time minus watermark, seconds (meaningful for live streams).
+    pub watermark_lag: GaugeVec,
+    /// Alert deliveries by sink and outcome (`sink`, `outcome`: ok, retry, failed, dropped).
+    pub sink_deliveries: IntCounterVec,
+    /// Input bytes read.
+    pub input_bytes: IntGauge,
+    /// Records waiting in a stage's input channel (`stage`).
+    pub queue_depth: IntGaugeVec,
+}
+
+/// Latency buckets from 0.1 ms to ~10 s.
+fn latency_buckets() -> Vec<f64> {
+    prometheus::exponential_buckets(0.000_1, 2.5, 14).expect("static buckets")
+}
+
+/// Per-post stage time buckets from 100 ns to ~1 ms.
+fn stage_buckets() -> Vec<f64> {
+    prometheus::exponential_buckets(1e-7, 2.5, 12).expect("static buckets")
+}
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Result<Self, Error> {
+        let r = Registry::new();
+        fn counter(
+            r: &Registry,
+            name: &str,
+            help: &str,
+            labels: &[&str],
+        ) -> Result<IntCounterVec, Error> {
+            let m = IntCounterVec::new(Opts::new(name, help), labels)?;
+            r.register(Box::new(m.clone()))?;
+            Ok(m)
+        }
+        fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, Error> {
+            let m = GaugeVec::new(Opts::new(name, help), labels)?;
+            r.register(Box::new(m.clone()))?;
+            Ok(m)
+        }
+        fn igauge(
+            r: &Registry,
+            name: &str,
+            help: &str,
+            labels: &[&str],
+        ) -> Result<IntGaugeVec, Error> {
+            let m = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            r.register(Box::new(m.clone()))?;
+            Ok(m)
+        }
+        fn hist(
+            r: &Registry,
+            name: &str,
+            help: &str,
+            labels: &[&str],
+            b: Vec<f64>,
+        ) -> Result<HistogramVec, Error> {
+            let m = HistogramVec::new(HistogramOpts::new(name, help).buckets(b), labels)?;
+            r.register(Box::new(m.clone()))?;
+            Ok(m)
+        }
+        let input_bytes = IntGauge::new(
+            "canary_input_bytes",
+            "Input bytes read so far (compressed size on disk).",
+        )?;
+        r.register(Box::new(input_bytes.clone()))?;
+        let m = Metrics {
+            stage_records: counter(
+                &r,
+                "canary_stage_records_total",
+                "Records taken in by each stage.",
+                &["stage"],
+            )?,
+            posts_dropped: counter(
+                &r,
+                "canary_posts_dropped_total",
+                "Posts that left the pipeline on purpose, by stage and reason.",
+                &["stage", "reason"],
+            )?,
+            dead_letters: counter(
+                &r,
+                "canary_dead_letters_total",
+                "Records sent to the dead-letter output, by stage and reason.",
+                &["stage", "reason"],
+            )?,
+            notices: counter(
+                &r,
+                "canary_notices_total",
+                "Stream notices (delete, limit, ...) read, by kind.",
+                &["kind"],
+            )?,
+            stage_seconds: hist(
+                &r,
+                "canary_stage_post_seconds",
+                "Processing time per post in each stage (batch time divided by batch size).",
+                &["stage"],
+                stage_buckets(),
+            )?,
+            pipeline_latency: hist(
+                &r,
+                "canary_pipeline_latency_seconds",
+                "Time from ingest to the aggregate stage, per post.",
+                &[],
+                latency_buckets(),
+            )?,
+            lang_posts: counter(
+                &r,
+                "canary_language_posts_total",
+                "Posts by decided language.",
+                &["lang"],
+            )?,
+            lang_hint_disagreements: counter(
+                &r,
+                "canary_language_hint_disagreements_total",
+                "Posts whose platform language tag disagreed with the detector, by decided language.",
+                &["lang"],
+            )?,
+            window_volume: igauge(
+                &r,
+                "canary_window_posts",
+                "Posts in the last closed window.",
+                &["watch", "lang"],
+            )?,
+            window_negative_share: gauge(
+                &r,
+                "canary_window_negative_share",
+                "Negative share (0..1) of the scored posts in the last closed window.",
+                &["watch", "lang"],
+            )?,
+            baseline_negative_share: gauge(
+                &r,
+                "canary_baseline_negative_share",
+                "Baseline negative share (0..1) the last closed window was judged against.",
+                &["watch", "lang"],
+            )?,
+            baseline_volume: gauge(
+                &r,
+                "canary_baseline_posts",
+                "Baseline mean posts per window.",
+                &["watch", "lang"],
+            )?,
+            alert_firing: igauge(
+                &r,
+                "canary_alert_firing",
+                "1 while canary's alert for this watch, language and kind is firing, else 0.",
+                &["watch", "lang", "kind"],
+            )?,
+            alerts: counter(
+                &r,
+                "canary_alerts_total",
+                "Alert records emitted, by kind and state.",
+                &["kind", "state"],
+            )?,
+            windows_closed: counter(
+                &r,
+                "canary_windows_closed_total",
+                "Windows closed, by watch.",
+                &["watch"],
+            )?,
+            watermark_timestamp: gauge(
+                &r,
+                "canary_watermark_timestamp_seconds",
+                "Event time of the aggregate stage's watermark (Unix seconds).",
+                &["stage"],
+            )?,
+            watermark_lag: gauge(
+                &r,
+                "canary_watermark_lag_seconds",
+                "Processing time minus the watermark, in seconds.",
+                &["stage"],
+            )?,
+            sink_deliveries: counter(
+                &r,
+                "canary_sink_deliveries_total",
+                "Alert deliveries by sink and outcome.",
+                &["sink", "outcome"],
+            )?,
+            input_bytes,
+            queue_depth: igauge(
+                &r,
+                "canary_queue_depth",
+                "Batches waiting in a stage's input channel.",
+                &["stage"],
+            )?,
+            registry: r,
+        };
+        Ok(m)
+    }
+
+    /// The registry, for exporting.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The metrics in Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let enc = TextEncoder::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = enc.encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_and_renders() {
+        let m = Metrics::new().unwrap();
+        m.stage_records.with_label_values(&["ingest"]).inc_by(3);
+        m.alert_firing
+            .with_label_values(&["acme", "all", "negative_share"])
+            .set(1);
+        let text = m.render();
+        assert!(text.contains("# TYPE canary_stage_records_total counter"));
+        assert!(text.contains("canary_stage_records_total{stage=\"ingest\"} 3"));
+        assert!(text.contains(
+            "canary_alert_firing{kind=\"negative_share\",lang=\"all\",watch=\"acme\"} 1"
+        ));
+    }
+}
