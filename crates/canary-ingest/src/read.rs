@@ -787,7 +787,7 @@ impl Reader {
                     first: false,
                 });
             }
-            Some(Err(_)) if first => {
+            Some(Err(e)) if first && e.classify() != serde_json::error::Category::Eof => {
                 // Not a document after all (say, a cut-off first line of a
                 // JSON-lines file): read the same bytes as lines.
                 let mut lines = LineReader::new(
