@@ -1,1 +1,206 @@
-fn main() {}
+//! canary: a streaming sentiment early-warning pipeline.
+//!
+//! The binary wires the crates together: configuration, the command line,
+//! logging, metrics serving and signals. Stage logic lives in `canary-core`
+//! and `canary-stages`; the embedded runtime in `canary-runtime`.
+
+mod cli;
+mod config;
+mod score;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use cli::{Cli, Command, RunArgs};
+use config::Config;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// An error in what the user asked for (config, flags, inputs): exit code 2.
+#[derive(Debug)]
+struct UsageError(anyhow::Error);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(e.into()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match &cli.command {
+        Command::Run(args) => run(args),
+        Command::CheckConfig { file } => check_config(file),
+        Command::Score(args) => score::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed stdout (`canary run ... | head`) is not a failure.
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("canary: error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some()
+                || e.downcast_ref::<config::ConfigError>().is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> Result<()> {
+    let cfg = Config::load(file).map_err(usage)?;
+    print!("{}", cfg.to_toml());
+    Ok(())
+}
+
+fn parse_time(flag: &str, v: &Option<String>) -> Result<Option<i64>> {
+    v.as_deref()
+        .map(|s| {
+            canary_core::time::parse_rfc3339(s).ok_or_else(|| {
+                usage(anyhow!(
+                    "{flag} {s:?} is not an RFC 3339 time (e.g. 2018-03-10T14:00:00Z)"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn parse_format(s: &str) -> Result<canary_ingest::Format> {
+    use canary_ingest::Format;
+    Ok(match s {
+        "auto" => Format::Auto,
+        "v1" | "v1.1" => Format::V1,
+        "v2" => Format::V2,
+        "activity-streams" | "gnip" => Format::ActivityStreams,
+        "csv" => Format::Csv,
+        _ => {
+            return Err(usage(anyhow!(
+                "unknown --format {s:?} (auto, v1, v2, activity-streams, csv)"
+            )));
+        }
+    })
+}
+
+fn run(args: &RunArgs) -> Result<()> {
+    // Everything the user gave is checked before any input is read.
+    let cfg = Config::load(&args.config).map_err(usage)?;
+    let speed: canary_runtime::Speed = args.speed.parse().map_err(|e: String| usage(anyhow!(e)))?;
+    let replay = canary_runtime::ReplayOptions {
+        speed,
+        from_ms: parse_time("--from", &args.from)?,
+        to_ms: parse_time("--to", &args.to)?,
+        limit: args.limit,
+    };
+    if args.batch_size == 0 {
+        return Err(usage(anyhow!("--batch-size must be at least 1")));
+    }
+    for input in &args.inputs {
+        let globbed = input.contains(['*', '?', '[']);
+        if input != "-" && !globbed && !std::path::Path::new(input).exists() {
+            return Err(usage(anyhow!("input {input:?} does not exist")));
+        }
+    }
+    let ingest = canary_ingest::Options {
+        format: parse_format(&args.format)?,
+        assume_time: parse_time("--assume-time", &args.assume_time)?,
+        ..Default::default()
+    };
+    let alerts: Box<dyn Write + Send> = match &args.alerts_out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(LineOut(std::io::stdout())),
+    };
+    let dead_letters: Option<Box<dyn Write + Send>> = match &args.dead_letter {
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let metrics = canary_telemetry::Metrics::new()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("canary-io")
+        .enable_all()
+        .build()?;
+    let server = if args.metrics_addr == "off" {
+        None
+    } else {
+        let s = rt
+            .block_on(canary_telemetry::serve(&args.metrics_addr, metrics.clone()))
+            .map_err(usage)?;
+        tracing::info!(addr = %s.addr, "serving metrics at /metrics");
+        Some(s)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: finishing the current batches and flushing windows");
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    let opts = canary_runtime::RunOptions {
+        inputs: args.inputs.clone(),
+        ingest,
+        replay,
+        batch_size: args.batch_size,
+        live: args.live,
+        emit_windows: args.emit_windows,
+        ..Default::default()
+    };
+    tracing::info!(watches = cfg.watches.len(), inputs = ?args.inputs, "starting");
+    let outputs = canary_runtime::Outputs {
+        alerts,
+        dead_letters,
+        alert_tx: None,
+    };
+    let summary = canary_runtime::run(&cfg.spec(), &opts, outputs, &metrics, stop)?;
+    for line in summary.to_string().lines() {
+        tracing::info!("{line}");
+    }
+    if args.metrics_linger > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(args.metrics_linger));
+    }
+    if let Some(s) = server {
+        s.stop();
+    }
+    Ok(())
+}
+
+/// Stdout that flushes each alert line at once, so a page is not held in a buffer.
+struct LineOut(std::io::Stdout);
+
+impl Write for LineOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut l = self.0.lock();
+        l.write_all(buf)?;
+        l.flush()?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().flush()
+    }
+}

@@ -12,8 +12,8 @@ mod server;
 pub use server::{MetricsServer, serve};
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Errors of the telemetry crate.
@@ -48,7 +48,7 @@ pub struct Metrics {
     /// Seconds a stage spent on one batch, per post (`stage`).
     pub stage_seconds: HistogramVec,
     /// Seconds from ingest to the aggregate stage, per post.
-    pub pipeline_latency: HistogramVec,
+    pub pipeline_latency: Histogram,
     /// Posts per language decided by the language stage (`lang`).
     pub lang_posts: IntCounterVec,
     /// Posts whose platform language tag disagreed with the detector (`lang`).
@@ -166,13 +166,16 @@ impl Metrics {
                 &["stage"],
                 stage_buckets(),
             )?,
-            pipeline_latency: hist(
-                &r,
-                "canary_pipeline_latency_seconds",
-                "Time from ingest to the aggregate stage, per post.",
-                &[],
-                latency_buckets(),
-            )?,
+            pipeline_latency: {
+                let opts = HistogramOpts::new(
+                    "canary_pipeline_latency_seconds",
+                    "Time from ingest to the aggregate stage, per post.",
+                )
+                .buckets(latency_buckets());
+                let h = Histogram::with_opts(opts)?;
+                r.register(Box::new(h.clone()))?;
+                h
+            },
             lang_posts: counter(
                 &r,
                 "canary_language_posts_total",

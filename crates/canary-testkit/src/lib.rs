@@ -44,3 +44,18 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     );
     None
 }
+
+pub mod demo;
+
+/// Seed of the committed demo fixture (`fixtures/demo/stream.jsonl.gz`).
+pub const DEMO_SEED: u64 = 20_240_506;
+
+/// The demo fixture's bytes (uncompressed): the generated lines, newline-terminated.
+pub fn demo_bytes() -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in demo::generate(DEMO_SEED) {
+        out.extend_from_slice(l.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}

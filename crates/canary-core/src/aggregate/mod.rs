@@ -122,11 +122,20 @@ impl Counts {
             return;
         }
         self.negative += 1;
+        let key = (s.compound, post.id.as_str());
         let pos = self
             .samples
-            .partition_point(|x| (x.compound, x.id.as_str()) <= (s.compound, post.id.as_str()));
+            .partition_point(|x| (x.compound, x.id.as_str()) <= key);
         if pos < keep {
             let text: String = post.text.chars().take(snippet_chars).collect();
+            // Copies of one text (retweets, spam waves) would fill every slot:
+            // keep one of each, the first in (compound, id) order.
+            if let Some(i) = self.samples.iter().position(|x| x.text == text) {
+                if i < pos {
+                    return;
+                }
+                self.samples.remove(i);
+            }
             self.samples.insert(
                 pos,
                 Sample {

@@ -1,0 +1,100 @@
+//! Command-line interface. Every flag also reads an environment variable
+//! (`CANARY_...`), so deployments can configure the binary without arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// canary: early warnings when customers turn negative on social media.
+#[derive(Debug, Parser)]
+#[command(name = "canary", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `canary=debug`.
+    #[arg(long, env = "CANARY_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every stage in one process over the inputs (a replay), then flush.
+    Run(RunArgs),
+    /// Validate a config file and print the effective config.
+    CheckConfig {
+        /// The config file.
+        #[arg(env = "CANARY_CONFIG")]
+        file: PathBuf,
+    },
+    /// Score texts with canary's VADER: JSON lines {id, text} in, {id, neg, neu, pos, compound} out.
+    Score(ScoreArgs),
+}
+
+/// `canary run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file (TOML).
+    #[arg(long, short, env = "CANARY_CONFIG")]
+    pub config: PathBuf,
+    /// Input: a file (.gz/.bz2/.zst), a directory, a glob, or `-` for stdin. Repeatable; read in order.
+    #[arg(
+        long = "input",
+        short,
+        env = "CANARY_INPUT",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub inputs: Vec<String>,
+    /// Write alert records here instead of stdout.
+    #[arg(long, env = "CANARY_ALERTS_OUT")]
+    pub alerts_out: Option<PathBuf>,
+    /// Write dead letters (JSON lines) here.
+    #[arg(long, env = "CANARY_DEAD_LETTER")]
+    pub dead_letter: Option<PathBuf>,
+    /// Serve Prometheus metrics here while running (`off` to disable).
+    #[arg(long, env = "CANARY_METRICS_ADDR", default_value = "127.0.0.1:9898")]
+    pub metrics_addr: String,
+    /// Keep serving metrics this many seconds after the input ends (for a last scrape).
+    #[arg(long, env = "CANARY_METRICS_LINGER", default_value_t = 0.0)]
+    pub metrics_linger: f64,
+    /// Input format: auto, v1, v2, activity-streams, csv.
+    #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
+    pub format: String,
+    /// Replay speed: max, realtime, or N (times real time, by event time).
+    #[arg(long, env = "CANARY_SPEED", default_value = "max")]
+    pub speed: String,
+    /// Skip posts before this event time (RFC 3339).
+    #[arg(long, env = "CANARY_FROM")]
+    pub from: Option<String>,
+    /// Skip posts at or after this event time (RFC 3339).
+    #[arg(long, env = "CANARY_TO")]
+    pub to: Option<String>,
+    /// Stop after this many posts.
+    #[arg(long, env = "CANARY_LIMIT")]
+    pub limit: Option<u64>,
+    /// Event time (RFC 3339) for posts that carry none (v2 default-fields responses); otherwise they are dead-lettered.
+    #[arg(long, env = "CANARY_ASSUME_TIME")]
+    pub assume_time: Option<String>,
+    /// Also write each closed window's counts to the alert output (`"type": "window"` records).
+    #[arg(long, env = "CANARY_EMIT_WINDOWS")]
+    pub emit_windows: bool,
+    /// Live stream: close windows of quiet watches after the idle timeout, by processing time.
+    #[arg(long, env = "CANARY_LIVE")]
+    pub live: bool,
+    /// Records per batch between stages.
+    #[arg(long, env = "CANARY_BATCH_SIZE", default_value_t = 512)]
+    pub batch_size: usize,
+}
+
+/// `canary score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Input files; `-` or none for stdin.
+    pub inputs: Vec<PathBuf>,
+    /// Inputs are plain text, one text per line (ids are line numbers).
+    #[arg(long, env = "CANARY_SCORE_LINES")]
+    pub lines: bool,
+    /// Scoring threads.
+    #[arg(long, env = "CANARY_THREADS", default_value_t = 1)]
+    pub threads: usize,
+}

@@ -1,0 +1,252 @@
+//! The config file: watches and stage settings, TOML, unknown keys refused.
+
+use anyhow::{Context, Result};
+use canary_core::aggregate::{
+    AggregateConfig, AlertConfig, BaselineConfig, ExplainConfig, VolumeAlertConfig, WindowConfig,
+};
+use canary_runtime::PipelineSpec;
+use canary_stages::{LanguageConfig, SentimentConfig, WatchConfig};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// The whole config file. Every table but `[[watch]]` is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Brands, handles and keywords to watch.
+    #[serde(default, rename = "watch")]
+    pub watches: Vec<WatchConfig>,
+    /// Language detection.
+    #[serde(default)]
+    pub language: LanguageConfig,
+    /// Sentiment scoring.
+    #[serde(default)]
+    pub sentiment: SentimentConfig,
+    /// Event-time windows.
+    #[serde(default)]
+    pub window: WindowConfig,
+    /// Baselines.
+    #[serde(default)]
+    pub baseline: BaselineConfig,
+    /// Negative-share alerts.
+    #[serde(default)]
+    pub alert: AlertConfig,
+    /// Volume alerts.
+    #[serde(default)]
+    pub volume: VolumeAlertConfig,
+    /// Alert explanations.
+    #[serde(default)]
+    pub explain: ExplainConfig,
+}
+
+/// A config error that names the file, line and key.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// File path.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": key `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Finds the line where dotted `key` (e.g. `alert.floor`, `watch.2.match`) is set.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (table, field) = match parts.as_slice() {
+        [field] => (None, *field),
+        [table, field] => (Some((*table, None)), *field),
+        [table, idx, field] => (Some((*table, idx.parse::<usize>().ok())), *field),
+        _ => return None,
+    };
+    let mut in_table = table.is_none();
+    let mut seen = 0usize;
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            let name = l.trim_matches(|c| c == '[' || c == ']').trim();
+            in_table = match table {
+                None => false,
+                Some((t, None)) => name == t,
+                Some((t, Some(n))) => {
+                    if name == t {
+                        seen += 1;
+                        seen == n
+                    } else {
+                        false
+                    }
+                }
+            };
+            continue;
+        }
+        if in_table {
+            let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+            if k == field && l.contains('=') {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+impl Config {
+    /// Parses and validates config text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError {
+                file: file.to_owned(),
+                line,
+                key: None,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        cfg.validate().map_err(|(key, message)| ConfigError {
+            file: file.to_owned(),
+            line: locate(text, &key),
+            key: Some(key),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Ok(Config::parse(&text, &path.display().to_string())?)
+    }
+
+    /// Checks what serde cannot: ranges, relations, and that each stage builds.
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        if self.watches.is_empty() {
+            return Err(("watch".into(), "at least one [[watch]] is required".into()));
+        }
+        if let Err(e) = canary_stages::WatchMatcher::new(&self.watches) {
+            let idx = match &e {
+                canary_stages::Error::Watch { watch, .. } => self
+                    .watches
+                    .iter()
+                    .position(|w| &w.name == watch)
+                    .map_or(1, |i| i + 1),
+                _ => 1,
+            };
+            return Err((format!("watch.{idx}.match"), e.to_string()));
+        }
+        if let Err(e) = canary_stages::LanguageStage::new(&self.language) {
+            return Err(("language.languages".into(), e.to_string()));
+        }
+        if let Err(e) = canary_stages::SentimentStage::new(&self.sentiment) {
+            return Err(("sentiment.languages".into(), e.to_string()));
+        }
+        self.aggregate().validate()
+    }
+
+    /// The aggregate stage's part.
+    pub fn aggregate(&self) -> AggregateConfig {
+        AggregateConfig {
+            window: self.window.clone(),
+            baseline: self.baseline.clone(),
+            alert: self.alert.clone(),
+            volume: self.volume.clone(),
+            explain: self.explain.clone(),
+        }
+    }
+
+    /// Everything the pipeline needs.
+    pub fn spec(&self) -> PipelineSpec {
+        PipelineSpec {
+            watches: self.watches.clone(),
+            language: self.language.clone(),
+            sentiment: self.sentiment.clone(),
+            aggregate: self.aggregate(),
+        }
+    }
+
+    /// The effective config, every default spelled out, as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watches_only_file_gets_defaults() {
+        let c = Config::parse(
+            "[[watch]]\nname = \"acme\"\nmatch = [\"@acme\", \"@acmehelp\", \"#acmefail\", \"acme corp\"]\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.watches[0].patterns.len(), 4);
+        assert_eq!(c.window, WindowConfig::default());
+        let again = Config::parse(&c.to_toml(), "printed").unwrap();
+        assert_eq!(
+            again, c,
+            "the printed effective config parses back to itself"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n\n[alert]\nflor = 0.2\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml:6"), "{e}");
+        assert!(e.contains("flor"), "{e}");
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n[alert]\nfloor = 1.5\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "c.toml:5: key `alert.floor`: must be between 0 and 1");
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n[[watch]]\nname = \"b\"\nmatch = []\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml:6: key `watch.2.match`"), "{e}");
+        let e = Config::parse("[window]\nlength = \"5x\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:2") && e.contains("unknown unit"),
+            "{e}"
+        );
+        let e = Config::parse("", "c.toml").unwrap_err().to_string();
+        assert!(e.contains("at least one [[watch]]"), "{e}");
+    }
+}

@@ -1,0 +1,115 @@
+//! `canary score`: VADER scores for JSON lines or plain text lines, in input order.
+
+use crate::cli::ScoreArgs;
+use anyhow::{Context, Result, bail};
+use canary_vader::Analyzer;
+use serde::Deserialize;
+use std::io::{BufRead, BufReader, Read, Write};
+
+#[derive(Deserialize)]
+struct In {
+    id: serde_json::Value,
+    text: String,
+}
+
+enum Line {
+    Text(serde_json::Value, String),
+    Bad(String, u64, String),
+}
+
+const CHUNK: usize = 8192;
+
+pub fn run(args: &ScoreArgs) -> Result<()> {
+    if args.threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let mut readers: Vec<(String, Box<dyn Read>)> = Vec::new();
+    if args.inputs.is_empty() {
+        readers.push(("-".into(), Box::new(std::io::stdin())));
+    }
+    for p in &args.inputs {
+        if p.as_os_str() == "-" {
+            readers.push(("-".into(), Box::new(std::io::stdin())));
+        } else {
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            readers.push((p.display().to_string(), Box::new(f)));
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut analyzers: Vec<Analyzer> = (0..args.threads).map(|_| Analyzer::new()).collect();
+    let mut bad = 0u64;
+    let mut n = 0u64;
+    for (name, r) in readers {
+        let mut lines = BufReader::new(r).split(b'\n');
+        let mut lineno = 0u64;
+        loop {
+            let mut chunk: Vec<Line> = Vec::with_capacity(CHUNK);
+            for raw in lines.by_ref() {
+                let raw = raw.with_context(|| format!("reading {name}"))?;
+                lineno += 1;
+                let raw = raw.strip_suffix(b"\r").unwrap_or(&raw).to_vec();
+                let line = match String::from_utf8(raw) {
+                    Err(_) => Line::Bad(name.clone(), lineno, "invalid_utf8".into()),
+                    Ok(s) if args.lines => Line::Text(lineno.into(), s),
+                    Ok(s) if s.trim().is_empty() => continue,
+                    Ok(s) => match serde_json::from_str::<In>(&s) {
+                        Ok(i) => Line::Text(i.id, i.text),
+                        Err(e) => Line::Bad(name.clone(), lineno, format!("invalid_json: {e}")),
+                    },
+                };
+                chunk.push(line);
+                if chunk.len() == CHUNK {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let scores = score_chunk(&chunk, &mut analyzers);
+            for (line, s) in chunk.iter().zip(scores) {
+                match (line, s) {
+                    (Line::Text(id, _), Some(s)) => {
+                        n += 1;
+                        serde_json::to_writer(
+                            &mut out,
+                            &serde_json::json!({"id": id, "neg": s.neg, "neu": s.neu, "pos": s.pos, "compound": s.compound}),
+                        )?;
+                        out.write_all(b"\n")?;
+                    }
+                    (Line::Bad(src, l, reason), _) => {
+                        bad += 1;
+                        tracing::warn!(source = %src, line = l, reason = %reason, "skipped line");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out.flush()?;
+    tracing::info!(scored = n, skipped = bad, "done");
+    Ok(())
+}
+
+/// Scores a chunk on as many threads as there are analyzers, keeping order.
+fn score_chunk(chunk: &[Line], analyzers: &mut [Analyzer]) -> Vec<Option<canary_core::Sentiment>> {
+    let per = chunk.len().div_ceil(analyzers.len()).max(1);
+    let mut results: Vec<Option<canary_core::Sentiment>> = vec![None; chunk.len()];
+    std::thread::scope(|s| {
+        for ((part, res), a) in chunk
+            .chunks(per)
+            .zip(results.chunks_mut(per))
+            .zip(analyzers.iter_mut())
+        {
+            s.spawn(move || {
+                for (line, r) in part.iter().zip(res.iter_mut()) {
+                    if let Line::Text(_, t) = line {
+                        *r = Some(a.polarity_scores(t));
+                    }
+                }
+            });
+        }
+    });
+    results
+}
