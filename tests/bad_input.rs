@@ -1,0 +1,185 @@
+//! Bad input never stops a run; bad config and missing inputs stop it before any work.
+
+mod common;
+use common::*;
+
+const STATUS: &str = r#"{"created_at":"Mon May 06 08:00:00 +0000 2024","id":1787391854644297813,"id_str":"1787391854644297813","text":"@acme hello","user":{"screen_name":"u"},"lang":"en","entities":{"user_mentions":[{"screen_name":"acme"}],"hashtags":[]}}"#;
+
+#[test]
+fn bad_records_are_dead_lettered_with_reasons_and_the_run_goes_on() {
+    let dir = tmp("bad-records");
+    let mut input = Vec::new();
+    input.extend_from_slice(STATUS.as_bytes());
+    input.extend_from_slice(b"\n{\"created_at\": nope}\n");
+    input.extend_from_slice(b"\xff\xfe not utf-8 \x80\n");
+    input.extend_from_slice(br#"{"id":1787391854644297999,"id_str":"1787391854644297999","text":"@acme no time","user":{"screen_name":"u"}}"#);
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(STATUS.replace("854644297813", "854644297814").as_bytes());
+    input.extend_from_slice(b"\n");
+    let path = write(&dir, "bad.jsonl", &input);
+    let dl = dir.join("dead.jsonl");
+    let out = canary()
+        .env("CANARY_LOG", "info")
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--metrics-addr",
+            "off",
+            "--input",
+        ])
+        .arg(&path)
+        .arg("--dead-letter")
+        .arg(&dl)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let dead = json_lines(&std::fs::read(&dl).unwrap());
+    let reasons: Vec<(&str, u64)> = dead
+        .iter()
+        .map(|d| (d["reason"].as_str().unwrap(), d["offset"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("invalid_json", 2),
+            ("invalid_utf8", 3),
+            ("missing_created_at", 4)
+        ],
+        "{dead:#?}"
+    );
+    assert_eq!(dead[1]["encoding"], "base64");
+    assert!(dead.iter().all(|d| d["stage"] == "ingest" && d["source"].as_str().unwrap().ends_with("bad.jsonl")));
+    assert!(log.contains("read 5 records: 2 posts"), "{log}");
+    assert!(
+        log.contains("ingest/invalid_json=1") && log.contains("ingest/missing_created_at=1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn missing_input_is_a_clear_error_before_any_work() {
+    let out = canary()
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--metrics-addr",
+            "off",
+            "--input",
+            "no/such/file.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no/such/file.jsonl") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_config_names_file_line_and_key_and_exits_2() {
+    let dir = tmp("bad-config");
+    let cfg = write(
+        &dir,
+        "c.toml",
+        b"[[watch]]\nname = \"acme\"\nmatch = [\"@acme\"]\n\n[alert]\nfloor = 2.0\n",
+    );
+    let out = canary()
+        .args([
+            "run",
+            "--input",
+            DEMO_STREAM,
+            "--metrics-addr",
+            "off",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml:6: key `alert.floor`: must be between 0 and 1"),
+        "{err}"
+    );
+
+    let cfg = write(
+        &dir,
+        "d.toml",
+        b"[[watch]]\nname = \"acme\"\nmatch = [\"@acme\"]\ncolour = \"red\"\n",
+    );
+    let out = canary().args(["check-config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("d.toml:4") && err.contains("colour"), "{err}");
+
+    let out = canary()
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--input",
+            DEMO_STREAM,
+            "--speed",
+            "fast",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid speed"));
+}
+
+#[test]
+fn check_config_prints_the_effective_config() {
+    let out = run_ok(&["check-config", DEMO_CONFIG]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for key in [
+        "[window]",
+        "length = \"5m\"",
+        "lateness = \"2m\"",
+        "[alert]",
+        "min_volume = 30",
+        "[[watch]]",
+    ] {
+        assert!(text.contains(key), "missing {key}: {text}");
+    }
+}
+
+#[test]
+fn every_v1_sample_replays_without_a_crash() {
+    let Some(dir) = canary_testkit::shared_data("twitter_api_json/v1_1") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let dl = tmp("v1-samples").join("dead.jsonl");
+    let mut cmd = canary();
+    cmd.env("CANARY_LOG", "info")
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--metrics-addr",
+            "off",
+            "--dead-letter",
+        ])
+        .arg(&dl);
+    for f in &files {
+        cmd.arg("--input").arg(f);
+    }
+    let out = cmd.output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // Stream notices are counted by kind, not treated as posts or errors.
+    for kind in ["delete=", "limit=", "scrub_geo=", "warning="] {
+        assert!(log.contains(kind), "notice {kind} not counted: {log}");
+    }
+}
