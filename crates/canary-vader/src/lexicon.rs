@@ -302,6 +302,11 @@ pub(crate) fn key_from_buf(buf: &[u8; KEY_MAX]) -> Key {
 }
 
 #[inline]
+fn key_eq(a: &Key, b: &Key) -> bool {
+    a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[inline]
 fn hash(key: &Key, len: usize) -> u64 {
     // Fixed multiply-rotate mixing (FxHash style): fast, no per-process seed,
     // so probing and results never depend on the run.
@@ -435,7 +440,7 @@ impl Table {
                 return None;
             }
             let e = &self.entries[i as usize];
-            if e.len as usize == len && e.key == *key {
+            if e.len as usize == len && key_eq(&e.key, key) {
                 return Some(e);
             }
             s = (s + 1) & mask;

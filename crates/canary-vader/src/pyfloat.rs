@@ -67,8 +67,10 @@ pub(crate) fn py_round(x: f64, ndigits: i32) -> f64 {
     let p = x * scale;
     // The exact product is p + e (an FMA recovers the rounding error exactly).
     let e = x.mul_add(scale, -p);
-    let f = p.floor();
-    let d = p - f; // exact, in [0, 1)
+    // floor without a libm call; |p| is far below 2^52 here.
+    let t = p as i64;
+    let f = if (t as f64) > p { t - 1 } else { t };
+    let d = p - f as f64; // exact, in [0, 1)
     let k = if d < 0.25 {
         // |e| is far below 0.25 for the magnitudes scored here.
         f
@@ -76,14 +78,14 @@ pub(crate) fn py_round(x: f64, ndigits: i32) -> f64 {
         // d - 0.5 is exact for d in [0.25, 1); compare it with -e exactly.
         let h = d - 0.5;
         // Above the midpoint, or exactly on it with an odd floor (ties to even).
-        if h > -e || (h == -e && f % 2.0 != 0.0) {
-            f + 1.0
+        if h > -e || (h == -e && f % 2 != 0) {
+            f + 1
         } else {
             f
         }
     };
     // k / scale is correctly rounded: the nearest double to the decimal.
-    (k / scale).copysign(x)
+    (k as f64 / scale).copysign(x)
 }
 
 #[cfg(test)]

@@ -45,6 +45,30 @@ pub(crate) fn is_punct(b: u8) -> bool {
     CLASS[b as usize] & PUNCT != 0
 }
 
+/// Class bits of an ASCII byte.
+#[inline]
+pub(crate) fn class(b: u8) -> u8 {
+    CLASS[b as usize]
+}
+
+/// 0x20 for an uppercase letter's class, else 0: OR it in to lowercase.
+#[inline]
+pub(crate) fn to_lower_bit(class: u8) -> u8 {
+    (class & UPPER) << 3
+}
+
+/// `isupper()` from the OR of a token's byte classes.
+#[inline]
+pub(crate) fn class_is_upper(or: u8) -> bool {
+    or & (UPPER | LOWER) == UPPER
+}
+
+/// Whether the OR of a token's byte classes includes punctuation.
+#[inline]
+pub(crate) fn class_has_punct(or: u8) -> bool {
+    or & PUNCT != 0
+}
+
 #[inline]
 pub(crate) fn is_ascii_upper(b: u8) -> bool {
     CLASS[b as usize] & UPPER != 0
