@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod csv_input;
+mod fast;
 pub mod parse;
 pub mod read;
 pub mod timefmt;

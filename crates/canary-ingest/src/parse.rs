@@ -166,6 +166,18 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Vec<Parsed> {
 
 /// Like [`parse_line`], appending to `out` to reuse its allocation.
 pub fn parse_line_into(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>) {
+    parse_line_impl(line, opts, out, true);
+}
+
+/// [`parse_line`] without the v1.1 fast path, to check that both agree.
+#[doc(hidden)]
+pub fn parse_line_slow(line: &[u8], opts: &ParseOptions) -> Vec<Parsed> {
+    let mut out = Vec::new();
+    parse_line_impl(line, opts, &mut out, false);
+    out
+}
+
+fn parse_line_impl(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>, fast: bool) {
     let s = match std::str::from_utf8(line) {
         Ok(s) => s,
         Err(e) => {
@@ -183,6 +195,13 @@ pub fn parse_line_into(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>) 
     }
     if t.starts_with('[') {
         parse_array(t, opts, out);
+        return;
+    }
+    if fast
+        && matches!(opts.format, Format::Auto | Format::V1)
+        && let Some(p) = crate::fast::v1_status(t, opts)
+    {
+        out.push(Parsed::Record(IngestRecord::Post(p)));
         return;
     }
     parse_value(t, opts, out);
@@ -393,18 +412,18 @@ impl<'a> User<'a> {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Entities<'a> {
+pub(crate) struct Entities<'a> {
     #[serde(borrow)]
-    hashtags: Option<Vec<Tag<'a>>>,
+    pub(crate) hashtags: Option<Vec<Tag<'a>>>,
     #[serde(borrow)]
-    user_mentions: Option<Vec<Mention<'a>>>,
+    pub(crate) user_mentions: Option<Vec<Mention<'a>>>,
     #[serde(borrow)]
-    mentions: Option<Vec<Mention<'a>>>,
+    pub(crate) mentions: Option<Vec<Mention<'a>>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Tag<'a> {
+pub(crate) struct Tag<'a> {
     #[serde(borrow)]
     text: Text<'a>,
     #[serde(borrow)]
@@ -413,7 +432,7 @@ struct Tag<'a> {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Mention<'a> {
+pub(crate) struct Mention<'a> {
     #[serde(borrow)]
     screen_name: Text<'a>,
     #[serde(borrow)]
@@ -701,7 +720,11 @@ fn parse_v2(doc: &Doc<'_>, data: &RawValue, opts: &ParseOptions, out: &mut Vec<P
 /// Digits of an id written as a JSON number or string, taken verbatim so that
 /// ids above 2^53 never pass through a float.
 fn raw_id(raw: &RawValue) -> Option<String> {
-    let s = raw.get();
+    raw_id_str(raw.get())
+}
+
+/// [`raw_id`] on the raw JSON text of the value.
+pub(crate) fn raw_id_str(s: &str) -> Option<String> {
     if s.starts_with('"') {
         let v: Cow<'_, str> = serde_json::from_str(s).ok()?;
         Some(id_text(&v).to_owned())
@@ -713,7 +736,7 @@ fn raw_id(raw: &RawValue) -> Option<String> {
 }
 
 /// Activity Streams ids are `tag:search.twitter.com,2005:NNN`; keep the number.
-fn id_text(s: &str) -> &str {
+pub(crate) fn id_text(s: &str) -> &str {
     let s = s.trim();
     if s.starts_with("tag:") || s.starts_with("object:") {
         s.rsplit(':').next().unwrap_or(s)
@@ -749,7 +772,11 @@ fn clip(s: &str) -> &str {
 }
 
 fn epoch_ms(raw: &RawValue) -> Option<i64> {
-    let s = raw.get().trim_matches('"');
+    epoch_ms_str(raw.get())
+}
+
+pub(crate) fn epoch_ms_str(s: &str) -> Option<i64> {
+    let s = s.trim_matches('"');
     if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -826,7 +853,7 @@ pub fn unescape_html(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn fill_entities(p: &mut Post, e: Option<&Entities<'_>>) {
+pub(crate) fn fill_entities(p: &mut Post, e: Option<&Entities<'_>>) {
     let Some(e) = e else { return };
     if let Some(tags) = &e.hashtags {
         p.hashtags = tags
@@ -863,6 +890,14 @@ fn own_text<'d, 'a>(d: &'d Doc<'a>) -> (Option<&'d str>, Option<&'d Entities<'a>
 }
 
 fn event_time(d: &Doc<'_>, created: Option<&str>, opts: &ParseOptions) -> Result<i64, Rejection> {
+    event_time_raw(created, d.timestamp_ms.map(RawValue::get), opts)
+}
+
+pub(crate) fn event_time_raw(
+    created: Option<&str>,
+    timestamp_ms: Option<&str>,
+    opts: &ParseOptions,
+) -> Result<i64, Rejection> {
     let Some(c) = created else {
         return opts.assume_time.ok_or_else(|| {
             Rejection::new(Reason::MissingCreatedAt, "no created_at and no assume_time")
@@ -877,7 +912,7 @@ fn event_time(d: &Doc<'_>, created: Option<&str>, opts: &ParseOptions) -> Result
     // `timestamp_ms` of a stream status carries the same instant with
     // millisecond precision; it is used only when it agrees with `created_at`
     // to the second, so `created_at` stays the authority on event time.
-    if let Some(ts) = d.timestamp_ms.and_then(epoch_ms)
+    if let Some(ts) = timestamp_ms.and_then(epoch_ms_str)
         && ts.div_euclid(1000) * 1000 == secs_ms
     {
         return Ok(ts);
