@@ -169,6 +169,7 @@ fn run(args: &RunArgs) -> Result<()> {
         batch_size: args.batch_size,
         live: args.live,
         emit_windows: args.emit_windows,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
     };
     tracing::info!(watches = cfg.watches.len(), inputs = ?args.inputs, "starting");

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod pipeline;
+mod progress;
 mod replay;
 mod summary;
 

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub live: bool,
     /// Also write window summaries to the alert output.
     pub emit_windows: bool,
+    /// Show a live progress line on stderr (a terminal); otherwise progress is logged every 5 s.
+    pub progress: bool,
 }
 
 impl Default for RunOptions {
@@ -63,6 +65,7 @@ impl Default for RunOptions {
             channel_batches: 16,
             live: false,
             emit_windows: false,
+            progress: false,
         }
     }
 }
@@ -249,8 +252,7 @@ fn read_inputs(
     let mut pacer = Pacer::new(opts.replay.speed);
     let mut batch: Batch = Vec::with_capacity(opts.batch_size);
     let records = metrics.stage_records.with_label_values(&["ingest"]);
-    let mut last_log = Instant::now();
-    let mut last_posts = 0u64;
+    let mut reporter = crate::progress::Reporter::new(opts.progress);
     let mut last_event = None;
     let send = |b: &mut Batch| -> bool {
         if b.is_empty() {
@@ -311,24 +313,14 @@ fn read_inputs(
         if batch.len() >= opts.batch_size && !send(&mut batch) {
             break;
         }
-        if last_log.elapsed() >= Duration::from_secs(5) {
+        reporter.tick(st.posts, last_event, || {
             let p = reader.progress();
             metrics.input_bytes.set(p.bytes_read as i64);
-            let rate = (st.posts - last_posts) as f64 / last_log.elapsed().as_secs_f64();
-            info!(
-                posts = st.posts,
-                posts_per_second = rate as u64,
-                event_time = %last_event.map(canary_core::time::format_rfc3339).unwrap_or_default(),
-                bytes = p.bytes_read,
-                bytes_total = p.bytes_total.unwrap_or(0),
-                source = %p.source,
-                "progress"
-            );
-            last_log = Instant::now();
-            last_posts = st.posts;
-        }
+            p
+        });
     }
     send(&mut batch);
+    reporter.finish();
     metrics.input_bytes.set(reader.progress().bytes_read as i64);
     st
 }
