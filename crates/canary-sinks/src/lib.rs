@@ -1,0 +1,437 @@
+//! Alert delivery: Slack incoming webhooks, PagerDuty Events API v2 and
+//! generic JSON webhooks.
+//!
+//! Each sink has its own bounded queue and a tokio task that drains it,
+//! retrying failed requests with exponential backoff up to a bounded number of
+//! attempts. Offering an alert never blocks: when a queue is full (a dead or
+//! slow endpoint), the *oldest* queued alert is dropped and counted, because
+//! the newest record is the current state of an episode and the one a reader
+//! needs. [`Sinks::shutdown`] drains what is queued until a deadline and
+//! counts the rest as dropped.
+//!
+//! Every delivery outcome (`ok`, `retry`, `failed`, `dropped`) is counted per
+//! sink and reported to an [`Observer`] (the binary feeds
+//! `canary_sink_deliveries_total{sink,outcome}`).
+//!
+//! URLs and routing keys are [`Secret`]s: log lines name the sink, never its
+//! URL, and error texts are scrubbed of both before they are logged.
+#![deny(missing_docs)]
+
+mod config;
+pub mod format;
+
+pub use config::{
+    Delivery, PAGERDUTY_URL, PagerDutyConfig, Secret, Sink, SinkConfig, SlackConfig, Target,
+    WebhookConfig, resolve_all,
+};
+
+use canary_core::aggregate::Alert;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::{debug, warn};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A `[[sink]]` setting is wrong; `key` is the field within the table.
+    #[error("{message}")]
+    Config {
+        /// Field name within the sink table (`url_env`, `routing_key`, ...).
+        key: String,
+        /// What is wrong (never quotes a secret).
+        message: String,
+    },
+}
+
+/// What became of one delivery attempt or alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Delivered (2xx answer).
+    Ok,
+    /// An attempt failed and another one is scheduled.
+    Retry,
+    /// Given up: attempts exhausted or a non-retryable answer.
+    Failed,
+    /// Never attempted to the end: queue full, or shutdown deadline passed.
+    Dropped,
+}
+
+impl Outcome {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Retry => "retry",
+            Outcome::Failed => "failed",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// Receives every outcome, with the sink's name (e.g. to count it in Prometheus).
+pub type Observer = Arc<dyn Fn(&str, Outcome) + Send + Sync>;
+
+/// Counts of outcomes for one sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Alerts delivered.
+    pub ok: u64,
+    /// Failed attempts that were retried.
+    pub retry: u64,
+    /// Alerts given up on.
+    pub failed: u64,
+    /// Alerts dropped from a full queue or at the shutdown deadline.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters([AtomicU64; 4]);
+
+impl Counters {
+    fn get(&self) -> SinkStats {
+        let g = |i: usize| self.0[i].load(Ordering::Relaxed);
+        SinkStats {
+            ok: g(0),
+            retry: g(1),
+            failed: g(2),
+            dropped: g(3),
+        }
+    }
+}
+
+struct Shared {
+    sink: Sink,
+    queue: Mutex<VecDeque<Alert>>,
+    notify: Notify,
+    closing: AtomicBool,
+    in_flight: AtomicBool,
+    counters: Counters,
+    observer: Observer,
+}
+
+impl Shared {
+    fn count(&self, o: Outcome, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let i = match o {
+            Outcome::Ok => 0,
+            Outcome::Retry => 1,
+            Outcome::Failed => 2,
+            Outcome::Dropped => 3,
+        };
+        self.counters.0[i].fetch_add(n, Ordering::Relaxed);
+        for _ in 0..n {
+            (self.observer)(&self.sink.name, o);
+        }
+    }
+
+    fn offer(&self, alert: Alert) {
+        let dropped = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let dropped = if q.len() >= self.sink.delivery.queue {
+                q.pop_front()
+            } else {
+                None
+            };
+            q.push_back(alert);
+            dropped
+        };
+        if let Some(d) = dropped {
+            warn!(sink = %self.sink.name, alert_id = %d.alert_id, "sink queue full: dropped the oldest alert");
+            self.count(Outcome::Dropped, 1);
+        }
+        self.notify.notify_one();
+    }
+
+    fn pop(&self) -> Option<Alert> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+
+    fn redact(&self, s: &str) -> String {
+        let mut s = s.to_owned();
+        for secret in self.sink.target.secrets() {
+            if !secret.is_empty() {
+                s = s.replace(secret, "[redacted]");
+            }
+        }
+        s
+    }
+}
+
+/// The request body for `alert` on `target`.
+pub fn body(target: &Target, alert: &Alert) -> Vec<u8> {
+    let v = match target {
+        Target::Slack { .. } => format::slack(alert),
+        Target::PagerDuty {
+            routing_key,
+            severity,
+            ..
+        } => format::pagerduty(alert, routing_key.expose(), severity),
+        // Straight from the record, so fields keep the order of the alert lines.
+        Target::Webhook { .. } => return format::webhook(alert),
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// Result of one HTTP attempt.
+enum Attempt {
+    Delivered,
+    /// Worth another try (transport error, timeout, 429, 5xx).
+    Transient(String),
+    /// Will not get better (other 4xx, 3xx).
+    Permanent(String),
+}
+
+fn describe(e: &ureq::Error) -> String {
+    // Some variants quote the URL; describe them without it.
+    match e {
+        ureq::Error::BadUri(_) => "invalid URL".to_owned(),
+        ureq::Error::HostNotFound => "host not found".to_owned(),
+        ureq::Error::Io(io) => format!("I/O error: {io}"),
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        other => other.to_string(),
+    }
+}
+
+fn post_blocking(agent: &ureq::Agent, url: &str, body: &[u8]) -> Attempt {
+    match agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "canary")
+        .send(body)
+    {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            // Read (a bounded part of) the answer so the connection can be reused.
+            let _ = resp.body_mut().with_config().limit(64 * 1024).read_to_vec();
+            match status {
+                200..=299 => Attempt::Delivered,
+                429 | 500..=599 => Attempt::Transient(format!("HTTP {status}")),
+                _ => Attempt::Permanent(format!("HTTP {status}")),
+            }
+        }
+        Err(e) => Attempt::Transient(describe(&e)),
+    }
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+async fn attempt(agent: &ureq::Agent, url: &Secret, body: &Arc<Vec<u8>>) -> Attempt {
+    // A detached thread per attempt rather than spawn_blocking: an endpoint
+    // that never answers must not hold the runtime's shutdown beyond the drain
+    // deadline. Alerts are rare, so the thread cost does not matter.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (agent, url, body) = (agent.clone(), url.expose().to_owned(), body.clone());
+    let spawned = std::thread::Builder::new()
+        .name("canary-sink-http".into())
+        .spawn(move || {
+            let _ = tx.send(post_blocking(&agent, &url, &body));
+        });
+    if let Err(e) = spawned {
+        return Attempt::Transient(format!("cannot start a request thread: {e}"));
+    }
+    rx.await
+        .unwrap_or_else(|_| Attempt::Transient("request thread ended without an answer".into()))
+}
+
+async fn deliver(shared: &Shared, agent: &ureq::Agent, alert: &Alert) {
+    let sink = &shared.sink;
+    let body = Arc::new(body(&sink.target, alert));
+    let max = sink.delivery.max_attempts;
+    for n in 1..=max {
+        let why = match attempt(agent, sink.target.url(), &body).await {
+            Attempt::Delivered => {
+                debug!(sink = %sink.name, alert_id = %alert.alert_id, attempt = n, "alert delivered");
+                shared.count(Outcome::Ok, 1);
+                return;
+            }
+            Attempt::Permanent(why) => {
+                warn!(sink = %sink.name, alert_id = %alert.alert_id, error = %shared.redact(&why),
+                    "alert delivery refused; not retrying");
+                shared.count(Outcome::Failed, 1);
+                return;
+            }
+            Attempt::Transient(why) => why,
+        };
+        if n == max {
+            warn!(sink = %sink.name, alert_id = %alert.alert_id, attempts = n, error = %shared.redact(&why),
+                "alert delivery failed; giving up");
+            shared.count(Outcome::Failed, 1);
+            return;
+        }
+        let wait = sink.delivery.backoff_after(n);
+        warn!(sink = %sink.name, alert_id = %alert.alert_id, attempt = n, error = %shared.redact(&why),
+            retry_in_ms = wait.as_millis() as u64, "alert delivery failed; retrying");
+        shared.count(Outcome::Retry, 1);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn worker(shared: Arc<Shared>) {
+    let agent = agent(shared.sink.delivery.timeout);
+    loop {
+        match shared.pop() {
+            Some(alert) => {
+                shared.in_flight.store(true, Ordering::SeqCst);
+                deliver(&shared, &agent, &alert).await;
+                shared.in_flight.store(false, Ordering::SeqCst);
+            }
+            None if shared.closing.load(Ordering::SeqCst) => return,
+            // notify_one stores a permit, so an offer between pop and here is not missed.
+            None => shared.notify.notified().await,
+        }
+    }
+}
+
+/// Running sinks: one queue and one delivery task each.
+pub struct Sinks {
+    shared: Vec<Arc<Shared>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    rt: tokio::runtime::Handle,
+    forwarder: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+impl Sinks {
+    /// Starts one delivery task per sink on `rt`.
+    pub fn start(rt: &tokio::runtime::Handle, sinks: Vec<Sink>, observer: Observer) -> Sinks {
+        let shared: Vec<Arc<Shared>> = sinks
+            .into_iter()
+            .map(|sink| {
+                Arc::new(Shared {
+                    sink,
+                    queue: Mutex::new(VecDeque::new()),
+                    notify: Notify::new(),
+                    closing: AtomicBool::new(false),
+                    in_flight: AtomicBool::new(false),
+                    counters: Counters::default(),
+                    observer: observer.clone(),
+                })
+            })
+            .collect();
+        let tasks = shared.iter().map(|s| rt.spawn(worker(s.clone()))).collect();
+        Sinks {
+            shared,
+            tasks,
+            rt: rt.clone(),
+            forwarder: None,
+        }
+    }
+
+    /// Whether any sink is configured.
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty()
+    }
+
+    /// Names of the sinks, in config order.
+    pub fn names(&self) -> Vec<&str> {
+        self.shared.iter().map(|s| s.sink.name.as_str()).collect()
+    }
+
+    /// Queues `alert` on every sink. Never blocks.
+    pub fn offer(&self, alert: &Alert) {
+        for s in &self.shared {
+            s.offer(alert.clone());
+        }
+    }
+
+    /// A channel whose alerts are offered to every sink (for
+    /// `canary_runtime::Outputs::alert_tx`). A thread forwards them; it ends at
+    /// [`Sinks::shutdown`].
+    pub fn sender(&mut self) -> std::sync::mpsc::Sender<Alert> {
+        let (tx, rx) = std::sync::mpsc::channel::<Alert>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = self.shared.clone();
+        let stop2 = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("canary-sinks".into())
+            .spawn(move || {
+                loop {
+                    match rx.recv_timeout(Duration::from_millis(50)) {
+                        Ok(a) => shared.iter().for_each(|s| s.offer(a.clone())),
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if stop2.load(Ordering::SeqCst) {
+                                while let Ok(a) = rx.try_recv() {
+                                    shared.iter().for_each(|s| s.offer(a.clone()));
+                                }
+                                return;
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn sink forwarder thread");
+        if let Some((old_stop, old)) = self.forwarder.replace((stop, handle)) {
+            old_stop.store(true, Ordering::SeqCst);
+            let _ = old.join();
+        }
+        tx
+    }
+
+    /// Outcome counts so far, per sink name.
+    pub fn stats(&self) -> Vec<(String, SinkStats)> {
+        self.shared
+            .iter()
+            .map(|s| (s.sink.name.clone(), s.counters.get()))
+            .collect()
+    }
+
+    /// Stops taking alerts, delivers what is queued until `deadline` has
+    /// passed, then drops (and counts) whatever is left. Blocks the calling
+    /// thread, which must not be a runtime thread.
+    pub fn shutdown(mut self, deadline: Duration) -> Vec<(String, SinkStats)> {
+        if let Some((stop, h)) = self.forwarder.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = h.join();
+        }
+        for s in &self.shared {
+            s.closing.store(true, Ordering::SeqCst);
+            s.notify.notify_one();
+        }
+        let tasks = std::mem::take(&mut self.tasks);
+        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        let finished = self.rt.block_on(async move {
+            tokio::time::timeout(deadline, async {
+                for t in tasks {
+                    let _ = t.await;
+                }
+            })
+            .await
+            .is_ok()
+        });
+        if !finished {
+            for a in aborts {
+                a.abort();
+            }
+            for s in &self.shared {
+                let left = {
+                    let mut q = s.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = q.len() as u64;
+                    q.clear();
+                    n
+                };
+                let cut = u64::from(s.in_flight.swap(false, Ordering::SeqCst));
+                if left + cut > 0 {
+                    warn!(sink = %s.sink.name, dropped = left + cut,
+                        "shutdown deadline passed: dropping undelivered alerts");
+                }
+                s.count(Outcome::Dropped, left + cut);
+            }
+        }
+        self.stats()
+    }
+}
