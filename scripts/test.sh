@@ -7,11 +7,11 @@ cd "$repo"
 
 bash scripts/setup.sh
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 # The stage logic must stay free of the async runtime and the Kafka client.
 if cargo tree -p canary-core -e normal --prefix none | grep -E '^(tokio|rdkafka|prometheus) ' >/dev/null; then
     echo "canary-core depends on tokio, rdkafka or prometheus" >&2
     exit 1
 fi
-cargo nextest run --workspace --locked --no-fail-fast
-cargo test --workspace --locked --doc
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc
