@@ -53,7 +53,10 @@ fn main() {
     g.finish();
     c.final_summary();
 
-    println!("\nper-tweet latency over {} tweets x 3 passes:", tweets.len());
+    println!(
+        "\nper-tweet latency over {} tweets x 3 passes:",
+        tweets.len()
+    );
     println!("| detector | p50 µs | p99 µs | max µs |\n|---|---|---|---|");
     let mut lat = |name: &str, f: &mut dyn FnMut(&str)| {
         let mut h = Histogram::<u64>::new(3).expect("histogram");
