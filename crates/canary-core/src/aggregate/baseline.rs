@@ -1,12 +1,13 @@
 //! Per-key baselines and alert episodes.
 
 use super::config::{AlertConfig, VolumeAlertConfig};
+use serde::{Deserialize, Serialize};
 
 /// Exponentially decayed counts of the windows a key has seen while calm.
 ///
 /// Sums of counts rather than an average of ratios, so that a window with 5
 /// posts moves the baseline share less than one with 5,000.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Baseline {
     /// Decayed sum of negative posts.
     pub negative: f64,
@@ -62,7 +63,7 @@ impl Baseline {
 }
 
 /// Where an alert episode stands for one key and kind.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Episode {
     /// No alert open.
     Idle {

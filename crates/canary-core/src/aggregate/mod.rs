@@ -19,6 +19,7 @@
 mod baseline;
 mod config;
 mod output;
+mod state;
 mod terms;
 
 #[cfg(test)]
@@ -29,11 +30,13 @@ pub use config::{
     AggregateConfig, AlertConfig, BaselineConfig, ExplainConfig, VolumeAlertConfig, WindowConfig,
 };
 pub use output::{AggregateOutput, Alert, AlertKind, AlertState, Sample, Term, WindowSummary};
+pub use state::{AggregatorState, StateError};
 pub use terms::{BaselineTerms, WindowTerms, for_each_term};
 
 use crate::record::Post;
 use crate::stats::{binomial_upper_tail, poisson_upper_tail};
 use crate::time::{floor_to, format_rfc3339};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Language key of the all-languages aggregate.
@@ -74,7 +77,7 @@ pub enum DeleteOutcome {
 }
 
 /// Counters kept by the aggregator (exported as metrics by the caller).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AggregateStats {
     /// Posts counted.
     pub counted: u64,
@@ -96,7 +99,7 @@ pub struct AggregateStats {
     pub alerts: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Mark {
     lang: u16,
     scored: bool,
@@ -104,7 +107,7 @@ struct Mark {
     deleted: bool,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Counts {
     volume: u64,
     scored: u64,
@@ -156,7 +159,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct WatchWindow {
     seen: HashMap<u64, Mark>,
     langs: HashMap<u16, Counts>,
@@ -164,14 +167,14 @@ struct WatchWindow {
     negative_terms: WindowTerms,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct KeyState {
     baseline: Baseline,
     negative: Episode,
     volume: Episode,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct WatchState {
     /// Keys by language index; index 0 is [`ALL_LANGS`].
     keys: BTreeMap<u16, KeyState>,

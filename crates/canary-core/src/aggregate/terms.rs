@@ -8,6 +8,7 @@
 //! few percent of the stream; both maps are capped, so state stays bounded by
 //! keys and windows.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Distinct terms a window keeps; new terms past this are not counted.
@@ -211,7 +212,7 @@ pub fn for_each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
 }
 
 /// Term counts of one window's negative posts.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct WindowTerms {
     counts: HashMap<Box<str>, u32>,
     total: u64,
@@ -267,7 +268,7 @@ impl WindowTerms {
 }
 
 /// Exponentially decayed term weights of the negative posts a baseline has absorbed.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct BaselineTerms {
     weights: HashMap<Box<str>, f64>,
     total: f64,

@@ -368,3 +368,126 @@ fn a_long_gap_keeps_state_bounded_and_resolves_episodes() {
     assert_eq!(agg.open_windows(), 0);
     assert!(out.len() < 2_000, "gap emitted {} records", out.len());
 }
+
+mod snapshot {
+    use super::super::*;
+    use crate::record::{Post, Sentiment};
+
+    fn post(id: u64, t: i64, neg: bool, lang: &str) -> Post {
+        let mut p = Post::new(id.to_string(), t, format!("acme broke again {id}"));
+        p.watches = vec!["acme".into()];
+        p.lang = Some(lang.into());
+        p.sentiment = Some(Sentiment {
+            neg: 0.0,
+            neu: 0.5,
+            pos: 0.0,
+            compound: if neg { -0.6 } else { 0.3 },
+        });
+        p
+    }
+
+    fn posts() -> Vec<Post> {
+        let t0 = 1_714_990_000_000;
+        (0..6000u64)
+            .map(|i| {
+                let t = t0 + i as i64 * 3_000;
+                // A spike of negatives well after the baseline is ready.
+                let neg = if (3000..3600).contains(&i) {
+                    i % 3 != 0
+                } else {
+                    i % 50 == 0
+                };
+                post(1_000_000 + i, t, neg, if i % 4 == 0 { "es" } else { "en" })
+            })
+            .collect()
+    }
+
+    fn run_all(agg: &mut Aggregator, ps: &[Post], out: &mut Vec<AggregateOutput>) {
+        for p in ps {
+            agg.on_post(p, out);
+        }
+    }
+
+    #[test]
+    fn restore_through_json_continues_exactly() {
+        let cfg = AggregateConfig::default();
+        let watches = vec!["acme".to_string(), "globex".to_string()];
+        let ps = posts();
+        let mut whole = Aggregator::new(cfg.clone(), &watches);
+        let mut expected = Vec::new();
+        run_all(&mut whole, &ps, &mut expected);
+        whole.flush(&mut expected);
+        assert!(
+            expected
+                .iter()
+                .any(|o| matches!(o, AggregateOutput::Alert(_))),
+            "the fixture must fire an alert"
+        );
+
+        for cut in [1, 1234, 3100, 5999] {
+            let mut first = Aggregator::new(cfg.clone(), &watches);
+            let mut got = Vec::new();
+            run_all(&mut first, &ps[..cut], &mut got);
+            let json = serde_json::to_string(&first.snapshot()).expect("serialize");
+            let state: AggregatorState = serde_json::from_str(&json).expect("deserialize");
+            // Config order changed: watches are matched by name.
+            let reordered = vec!["globex".to_string(), "acme".to_string()];
+            let mut second = Aggregator::restore(cfg.clone(), &reordered, state).expect("restore");
+            run_all(&mut second, &ps[cut..], &mut got);
+            second.flush(&mut got);
+            let first_diff = got.iter().zip(&expected).position(|(a, b)| a != b);
+            assert!(
+                got.len() == expected.len() && first_diff.is_none(),
+                "cut at {cut}: {} outputs vs {}, first difference at {first_diff:?}: {:?}",
+                got.len(),
+                expected.len(),
+                first_diff.map(|i| (&got[i], &expected[i]))
+            );
+            assert_eq!(second.stats(), whole.stats());
+        }
+    }
+
+    #[test]
+    fn flush_through_closes_quiet_watches_like_a_whole_stream() {
+        let cfg = AggregateConfig::default();
+        let watches = vec!["acme".to_string(), "globex".to_string()];
+        let t0 = 1_714_990_000_000;
+        let mut g = post(7, t0, false, "en");
+        g.watches = vec!["globex".into()];
+        let a = post(8, t0 + 3_600_000, false, "en");
+        let mut whole = Aggregator::new(cfg.clone(), &watches);
+        let mut expected = Vec::new();
+        whole.on_post(&g, &mut expected);
+        whole.on_post(&a, &mut expected);
+        whole.flush(&mut expected);
+        let only_globex: Vec<_> = expected
+            .iter()
+            .filter(|o| matches!(o, AggregateOutput::Window(w) if w.watch == "globex"))
+            .cloned()
+            .collect();
+
+        let mut part = Aggregator::new(cfg, &watches);
+        let mut got = Vec::new();
+        part.on_post(&g, &mut got);
+        part.flush_through(a.event_ms, &mut got);
+        assert_eq!(got, only_globex);
+    }
+
+    #[test]
+    fn refuses_other_versions_and_broken_tables() {
+        let cfg = AggregateConfig::default();
+        let watches = vec!["acme".to_string()];
+        let agg = Aggregator::new(cfg.clone(), &watches);
+        let mut v: serde_json::Value = serde_json::to_value(agg.snapshot()).expect("value");
+        v["v"] = 99.into();
+        let s: AggregatorState = serde_json::from_value(v.clone()).expect("shape");
+        assert!(matches!(
+            Aggregator::restore(cfg.clone(), &watches, s),
+            Err(StateError::Version { found: 99 })
+        ));
+        v["v"] = 1.into();
+        v["lang_names"] = serde_json::json!([]);
+        let s: AggregatorState = serde_json::from_value(v).expect("shape");
+        assert!(Aggregator::restore(cfg, &watches, s).is_err());
+    }
+}
