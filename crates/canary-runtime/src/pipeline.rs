@@ -252,6 +252,7 @@ fn read_inputs(
     let mut pacer = Pacer::new(opts.replay.speed);
     let mut batch: Batch = Vec::with_capacity(opts.batch_size);
     let records = metrics.stage_records.with_label_values(&["ingest"]);
+    let last_batch = metrics.stage_last_record.with_label_values(&["ingest"]);
     let mut reporter = crate::progress::Reporter::new(opts.progress);
     let mut last_event = None;
     let send = |b: &mut Batch| -> bool {
@@ -259,7 +260,9 @@ fn read_inputs(
             return true;
         }
         let full = std::mem::replace(b, Vec::with_capacity(opts.batch_size));
-        tx.send(full).is_ok()
+        let sent = tx.send(full).is_ok();
+        last_batch.set(now_unix_ms() as f64 / 1000.0);
+        sent
     };
     while let Some(item) = reader.next() {
         if stop.load(Ordering::Relaxed) {
@@ -344,6 +347,7 @@ fn spawn_stage_with<S: PostStage + 'static>(
 ) -> thread::JoinHandle<u64> {
     let records = metrics.stage_records.with_label_values(&[S::NAME]);
     let seconds = metrics.stage_seconds.with_label_values(&[S::NAME]);
+    let last_batch = metrics.stage_last_record.with_label_values(&[S::NAME]);
     let metrics = metrics.clone();
     thread::Builder::new()
         .name(S::NAME.into())
@@ -367,6 +371,7 @@ fn spawn_stage_with<S: PostStage + 'static>(
                     _ => true,
                 });
                 records.inc_by(n as u64);
+                last_batch.set(now_unix_ms() as f64 / 1000.0);
                 if n > 0 {
                     seconds.observe(t.elapsed().as_secs_f64() / n as f64);
                 }
@@ -395,6 +400,7 @@ fn aggregate(
 ) -> Result<AggregateResult, Error> {
     let records = metrics.stage_records.with_label_values(&["aggregate"]);
     let seconds = metrics.stage_seconds.with_label_values(&["aggregate"]);
+    let last_batch = metrics.stage_last_record.with_label_values(&["aggregate"]);
     let latency = &metrics.pipeline_latency;
     let mut out: Vec<AggregateOutput> = Vec::new();
     let mut line = Vec::with_capacity(1024);
@@ -535,6 +541,7 @@ fn aggregate(
             }
         }
         records.inc_by(n as u64);
+        last_batch.set(now_unix_ms() as f64 / 1000.0);
         if n > 0 {
             seconds.observe(t.elapsed().as_secs_f64() / n as f64);
         }

@@ -11,10 +11,13 @@ mod server;
 
 pub use server::{MetricsServer, serve};
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Errors of the telemetry crate.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +36,70 @@ pub enum Error {
     },
 }
 
+/// One exported metric family as Prometheus sees it: name, `# TYPE` and
+/// label names. Dashboards and rules are checked against this list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// Family name (for histograms, without `_bucket`/`_sum`/`_count`).
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    /// Label names, in declaration order.
+    pub labels: Vec<String>,
+}
+
+/// The exposition type of a collector, so registration can record it.
+trait Kind {
+    const KIND: &'static str;
+}
+impl Kind for IntCounterVec {
+    const KIND: &'static str = "counter";
+}
+impl Kind for GaugeVec {
+    const KIND: &'static str = "gauge";
+}
+impl Kind for IntGaugeVec {
+    const KIND: &'static str = "gauge";
+}
+impl Kind for IntGauge {
+    const KIND: &'static str = "gauge";
+}
+impl Kind for HistogramVec {
+    const KIND: &'static str = "histogram";
+}
+impl Kind for Histogram {
+    const KIND: &'static str = "histogram";
+}
+
+/// A registry that also records what was registered: a label vector with no
+/// children yet renders nothing, so the catalog cannot come from `gather()`.
+struct Catalogued {
+    registry: Registry,
+    infos: RefCell<Vec<MetricInfo>>,
+}
+
+impl Catalogued {
+    fn register<C: Collector + Kind + 'static>(&self, c: Box<C>) -> prometheus::Result<()> {
+        let infos: Vec<MetricInfo> = c
+            .desc()
+            .into_iter()
+            .map(|d| MetricInfo {
+                name: d.fq_name.clone(),
+                kind: C::KIND,
+                labels: d.variable_labels.clone(),
+            })
+            .collect();
+        self.registry.register(c)?;
+        self.infos.borrow_mut().extend(infos);
+        Ok(())
+    }
+}
+
 /// Every metric canary exports.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    catalog: Arc<[MetricInfo]>,
     /// Records each stage took in (`stage`).
     pub stage_records: IntCounterVec,
     /// Posts that left the pipeline on purpose (`stage`, `reason`: unwatched, duplicate, deleted).
@@ -77,6 +140,8 @@ pub struct Metrics {
     pub input_bytes: IntGauge,
     /// Records waiting in a stage's input channel (`stage`).
     pub queue_depth: IntGaugeVec,
+    /// Unix time at which each stage last finished a batch (`stage`), for stall alerts.
+    pub stage_last_record: GaugeVec,
 }
 
 /// Latency buckets from 0.1 ms to ~10 s.
@@ -92,9 +157,12 @@ fn stage_buckets() -> Vec<f64> {
 impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Result<Self, Error> {
-        let r = Registry::new();
+        let r = Catalogued {
+            registry: Registry::new(),
+            infos: RefCell::new(Vec::new()),
+        };
         fn counter(
-            r: &Registry,
+            r: &Catalogued,
             name: &str,
             help: &str,
             labels: &[&str],
@@ -103,13 +171,18 @@ impl Metrics {
             r.register(Box::new(m.clone()))?;
             Ok(m)
         }
-        fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, Error> {
+        fn gauge(
+            r: &Catalogued,
+            name: &str,
+            help: &str,
+            labels: &[&str],
+        ) -> Result<GaugeVec, Error> {
             let m = GaugeVec::new(Opts::new(name, help), labels)?;
             r.register(Box::new(m.clone()))?;
             Ok(m)
         }
         fn igauge(
-            r: &Registry,
+            r: &Catalogued,
             name: &str,
             help: &str,
             labels: &[&str],
@@ -119,7 +192,7 @@ impl Metrics {
             Ok(m)
         }
         fn hist(
-            r: &Registry,
+            r: &Catalogued,
             name: &str,
             help: &str,
             labels: &[&str],
@@ -255,9 +328,22 @@ impl Metrics {
                 "Batches waiting in a stage's input channel.",
                 &["stage"],
             )?,
-            registry: r,
+            stage_last_record: gauge(
+                &r,
+                "canary_stage_last_record_timestamp_seconds",
+                "Unix time at which the stage last finished a batch of records.",
+                &["stage"],
+            )?,
+            catalog: r.infos.take().into(),
+            registry: r.registry,
         };
         Ok(m)
+    }
+
+    /// Every registered metric family, including label vectors that have no
+    /// series yet.
+    pub fn catalog(&self) -> &[MetricInfo] {
+        &self.catalog
     }
 
     /// The registry, for exporting.
@@ -292,5 +378,34 @@ mod tests {
         assert!(text.contains(
             "canary_alert_firing{kind=\"negative_share\",lang=\"all\",watch=\"acme\"} 1"
         ));
+    }
+
+    #[test]
+    fn catalog_lists_every_family_with_type_and_labels() {
+        let m = Metrics::new().unwrap();
+        let cat = m.catalog();
+        let find = |n: &str| {
+            cat.iter()
+                .find(|i| i.name == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        assert_eq!(find("canary_stage_records_total").kind, "counter");
+        assert_eq!(find("canary_pipeline_latency_seconds").kind, "histogram");
+        assert_eq!(find("canary_input_bytes").kind, "gauge");
+        assert_eq!(
+            find("canary_alert_firing").labels,
+            ["watch", "lang", "kind"].map(String::from)
+        );
+        assert_eq!(
+            find("canary_stage_last_record_timestamp_seconds").labels,
+            ["stage"]
+        );
+        // Nothing is touched yet, so nothing renders; the catalog still has all.
+        let rendered = m.render();
+        assert!(!rendered.contains("canary_alert_firing"));
+        let mut names: Vec<&str> = cat.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), cat.len(), "a family is listed twice");
     }
 }
