@@ -81,9 +81,17 @@ pub struct RunArgs {
     /// Live stream: close windows of quiet watches after the idle timeout, by processing time.
     #[arg(long, env = "CANARY_LIVE")]
     pub live: bool,
+    /// Read the inputs whole and replay them in event-time order (exports that
+    /// are newest-first or unordered; memory grows with the input).
+    #[arg(long, env = "CANARY_SORT_BY_TIME")]
+    pub sort_by_time: bool,
     /// Records per batch between stages.
     #[arg(long, env = "CANARY_BATCH_SIZE", default_value_t = 512)]
     pub batch_size: usize,
+    /// At the end, wait at most this many seconds for `[[sink]]` deliveries
+    /// (queued alerts still undelivered then are dropped and counted).
+    #[arg(long, env = "CANARY_SINK_DRAIN", default_value_t = 10.0)]
+    pub sink_drain: f64,
 }
 
 /// `canary score`.

@@ -5,6 +5,7 @@ use canary_core::aggregate::{
     AggregateConfig, AlertConfig, BaselineConfig, ExplainConfig, VolumeAlertConfig, WindowConfig,
 };
 use canary_runtime::PipelineSpec;
+use canary_sinks::SinkConfig;
 use canary_stages::{LanguageConfig, SentimentConfig, WatchConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -38,6 +39,9 @@ pub struct Config {
     /// Alert explanations.
     #[serde(default)]
     pub explain: ExplainConfig,
+    /// Alert delivery: Slack, PagerDuty, webhooks.
+    #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkConfig>,
 }
 
 /// A config error that names the file, line and key.
@@ -165,7 +169,16 @@ impl Config {
         if let Err(e) = canary_stages::SentimentStage::new(&self.sentiment) {
             return Err(("sentiment.languages".into(), e.to_string()));
         }
-        self.aggregate().validate()
+        self.aggregate().validate()?;
+        // Secrets are read here too, so a missing variable stops the run before any input is read.
+        self.resolve_sinks().map(|_| ())
+    }
+
+    /// The `[[sink]]` tables with their URLs and keys read from env or files.
+    pub fn resolve_sinks(&self) -> std::result::Result<Vec<canary_sinks::Sink>, (String, String)> {
+        canary_sinks::resolve_all(&self.sinks).map_err(|(i, e)| match e {
+            canary_sinks::Error::Config { key, message } => (format!("sink.{i}.{key}"), message),
+        })
     }
 
     /// The aggregate stage's part.

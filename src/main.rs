@@ -170,17 +170,41 @@ fn run(args: &RunArgs) -> Result<()> {
         live: args.live,
         emit_windows: args.emit_windows,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        sort_by_time: args.sort_by_time,
         ..Default::default()
     };
-    tracing::info!(watches = cfg.watches.len(), inputs = ?args.inputs, "starting");
+    if !(args.sink_drain >= 0.0 && args.sink_drain.is_finite()) {
+        return Err(usage(anyhow!("--sink-drain must be a number of seconds")));
+    }
+    let resolved = cfg
+        .resolve_sinks()
+        .map_err(|(k, m)| usage(anyhow!("key `{k}`: {m}")))?;
+    let mut sinks = (!resolved.is_empty()).then(|| {
+        let m = metrics.clone();
+        let observer: canary_sinks::Observer = Arc::new(move |sink, outcome| {
+            m.sink_deliveries
+                .with_label_values(&[sink, outcome.as_str()])
+                .inc();
+        });
+        canary_sinks::Sinks::start(rt.handle(), resolved, observer)
+    });
+    tracing::info!(watches = cfg.watches.len(), inputs = ?args.inputs,
+        sinks = ?sinks.as_ref().map(|s| s.names()).unwrap_or_default(), "starting");
     let outputs = canary_runtime::Outputs {
         alerts,
         dead_letters,
-        alert_tx: None,
+        alert_tx: sinks.as_mut().map(|s| s.sender()),
     };
     let summary = canary_runtime::run(&cfg.spec(), &opts, outputs, &metrics, stop)?;
     for line in summary.to_string().lines() {
         tracing::info!("{line}");
+    }
+    if let Some(s) = sinks {
+        let drain = std::time::Duration::from_secs_f64(args.sink_drain);
+        for (name, st) in s.shutdown(drain) {
+            tracing::info!(sink = %name, ok = st.ok, retry = st.retry, failed = st.failed,
+                dropped = st.dropped, "sink deliveries");
+        }
     }
     if args.metrics_linger > 0.0 {
         std::thread::sleep(std::time::Duration::from_secs_f64(args.metrics_linger));

@@ -17,7 +17,7 @@ mod summary;
 
 pub use pipeline::{Outputs, PipelineSpec, RunOptions, run};
 pub use replay::{ReplayOptions, Speed};
-pub use summary::Summary;
+pub use summary::{Latency, Summary};
 
 /// Errors that stop a run before or while it starts.
 #[derive(Debug, thiserror::Error)]

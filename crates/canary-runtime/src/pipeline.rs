@@ -53,6 +53,9 @@ pub struct RunOptions {
     pub emit_windows: bool,
     /// Show a live progress line on stderr (a terminal); otherwise progress is logged every 5 s.
     pub progress: bool,
+    /// Read all inputs into memory and replay them in event-time order (for
+    /// exports that are not in time order; memory grows with the input).
+    pub sort_by_time: bool,
 }
 
 impl Default for RunOptions {
@@ -66,6 +69,7 @@ impl Default for RunOptions {
             live: false,
             emit_windows: false,
             progress: false,
+            sort_by_time: false,
         }
     }
 }
@@ -215,7 +219,7 @@ pub fn run(
             source,
         })?;
     }
-    let st = agg.stats;
+    let (st, latency) = (agg.stats, agg.latency);
     Ok(Summary {
         read: read_stats.read,
         posts: read_stats.posts,
@@ -229,6 +233,7 @@ pub fn run(
         windows: st.windows_closed,
         alerts: st.alerts,
         seconds: started.elapsed().as_secs_f64(),
+        latency,
     })
 }
 
@@ -264,7 +269,15 @@ fn read_inputs(
         last_batch.set(now_unix_ms() as f64 / 1000.0);
         sent
     };
-    while let Some(item) = reader.next() {
+    // Exports (CSV especially) are often newest-first; event-time windows need
+    // them in time order, so they are read whole and sorted first.
+    let mut sorted = opts.sort_by_time.then(|| sort_by_event_time(&mut reader).into_iter());
+    loop {
+        let next = match &mut sorted {
+            Some(items) => items.next(),
+            None => reader.next(),
+        };
+        let Some(item) = next else { break };
         if stop.load(Ordering::Relaxed) {
             info!("stop requested: closing the inputs");
             break;
@@ -328,6 +341,29 @@ fn read_inputs(
     st
 }
 
+/// Reads every item and orders records by event time. Dead letters come first;
+/// a notice or delete keeps its place after the post it followed. The sort is
+/// stable, so posts with equal times keep their input order.
+fn sort_by_event_time(reader: &mut Reader) -> Vec<Item> {
+    let mut dead = Vec::new();
+    let mut keyed = Vec::new();
+    let mut last = i64::MIN;
+    for item in reader.by_ref() {
+        match item {
+            Item::DeadLetter(_) => dead.push(item),
+            Item::Record(IngestRecord::Post(ref p)) => {
+                last = p.event_ms;
+                keyed.push((last, item));
+            }
+            Item::Record(_) => keyed.push((last, item)),
+        }
+    }
+    keyed.sort_by_key(|(t, _)| *t);
+    info!(records = keyed.len(), "sorted the input by event time");
+    dead.extend(keyed.into_iter().map(|(_, i)| i));
+    dead
+}
+
 fn spawn_stage<S: PostStage + 'static>(
     stage: S,
     rx: Receiver<Batch>,
@@ -387,6 +423,7 @@ fn spawn_stage_with<S: PostStage + 'static>(
 
 struct AggregateResult {
     stats: canary_core::aggregate::AggregateStats,
+    latency: Option<crate::Latency>,
 }
 
 fn aggregate(
@@ -402,6 +439,10 @@ fn aggregate(
     let seconds = metrics.stage_seconds.with_label_values(&["aggregate"]);
     let last_batch = metrics.stage_last_record.with_label_values(&["aggregate"]);
     let latency = &metrics.pipeline_latency;
+    // Microseconds, 3 significant digits: a few ns per post, and real
+    // percentiles for the run summary (the prometheus histogram has only buckets).
+    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+        .expect("valid histogram bounds");
     let mut out: Vec<AggregateOutput> = Vec::new();
     let mut line = Vec::with_capacity(1024);
     let clock = Instant::now();
@@ -505,7 +546,9 @@ fn aggregate(
         for m in batch {
             match m.rec {
                 IngestRecord::Post(p) => {
-                    latency.observe(m.at.elapsed().as_secs_f64());
+                    let waited = m.at.elapsed();
+                    latency.observe(waited.as_secs_f64());
+                    hist.saturating_record(waited.as_micros() as u64);
                     match agg.on_post(&p, &mut out) {
                         PostOutcome::Late => dead.send(&DeadLetter::new(
                             "aggregate",
@@ -553,13 +596,28 @@ fn aggregate(
     agg.flush(&mut out);
     emit(&mut out, &agg)?;
     alerts.flush().map_err(write_err)?;
-    if agg.stats().late > 0 {
+    let st = agg.stats();
+    if st.late > 0 {
+        warn!(late = st.late, "posts arrived after their window closed (dead-lettered as late)");
+    }
+    if st.late > 0 && st.late * 10 > st.counted + st.late && !opts.sort_by_time {
         warn!(
-            late = agg.stats().late,
-            "posts arrived after their window closed (dead-lettered as late)"
+            "most posts were late: the input is not in event-time order; \
+             replay it with --sort-by-time"
         );
     }
+    let latency = (!hist.is_empty()).then(|| {
+        let s = |us: u64| us as f64 / 1e6;
+        crate::Latency {
+            count: hist.len(),
+            p50: s(hist.value_at_quantile(0.50)),
+            p90: s(hist.value_at_quantile(0.90)),
+            p99: s(hist.value_at_quantile(0.99)),
+            max: s(hist.max()),
+        }
+    });
     Ok(AggregateResult {
         stats: agg.stats().clone(),
+        latency,
     })
 }

@@ -31,6 +31,23 @@ pub struct Summary {
     pub alerts: u64,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// Per-post latency from ingest to the aggregate stage, when posts got there.
+    pub latency: Option<Latency>,
+}
+
+/// Percentiles of per-post latency, seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Posts measured.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
 }
 
 impl fmt::Display for Summary {
@@ -66,6 +83,19 @@ impl fmt::Display for Summary {
             f,
             "{} window summaries, {} alert records",
             self.windows, self.alerts
-        )
+        )?;
+        if let Some(l) = &self.latency {
+            let ms = |s: f64| s * 1000.0;
+            write!(
+                f,
+                "\nlatency ingest→aggregate over {} posts: p50 {:.3}ms p90 {:.3}ms p99 {:.3}ms max {:.3}ms",
+                l.count,
+                ms(l.p50),
+                ms(l.p90),
+                ms(l.p99),
+                ms(l.max)
+            )?;
+        }
+        Ok(())
     }
 }
