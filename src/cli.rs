@@ -17,6 +17,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run every stage in one process over the inputs (a replay), then flush.
     Run(RunArgs),

@@ -98,14 +98,11 @@ fn locate(text: &str, key: &str) -> Option<usize> {
             in_table = match table {
                 None => false,
                 Some((t, None)) => name == t,
-                Some((t, Some(n))) => {
-                    if name == t {
-                        seen += 1;
-                        seen == n
-                    } else {
-                        false
-                    }
+                Some((t, Some(n))) if name == t => {
+                    seen += 1;
+                    seen == n
                 }
+                Some((_, Some(_))) => false,
             };
             continue;
         }
