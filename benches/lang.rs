@@ -58,7 +58,7 @@ fn main() {
         tweets.len()
     );
     println!("| detector | p50 µs | p99 µs | max µs |\n|---|---|---|---|");
-    let mut lat = |name: &str, f: &mut dyn FnMut(&str)| {
+    let lat = |name: &str, f: &mut dyn FnMut(&str)| {
         let mut h = Histogram::<u64>::new(3).expect("histogram");
         for _ in 0..3 {
             for t in &tweets {
