@@ -167,17 +167,153 @@ struct WatchWindow {
     negative_terms: WindowTerms,
 }
 
+/// Counts of one closed window for one key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    /// Posts.
+    pub volume: u64,
+    /// Posts with a sentiment score.
+    pub scored: u64,
+    /// Negative posts.
+    pub negative: u64,
+}
+
+/// What a key's detector decided at one window close.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// negative / scored (0 when nothing was scored).
+    pub share: f64,
+    /// Binomial p-value of the negative count against the baseline share.
+    pub share_p: f64,
+    /// Poisson p-value of the volume against the baseline volume.
+    pub volume_p: f64,
+    /// Baseline share before this window.
+    pub baseline_share: Option<f64>,
+    /// Baseline mean volume before this window.
+    pub baseline_volume: f64,
+    /// The negative-share episode's transition.
+    pub negative: Transition,
+    /// The volume episode's transition.
+    pub volume: Transition,
+    /// Whether a negative-share episode is open after this window.
+    pub negative_firing: bool,
+    /// Whether a volume episode is open after this window.
+    pub volume_firing: bool,
+    /// Whether the baseline absorbed this window.
+    pub absorbed: bool,
+}
+
+/// Baseline and alert episodes of one (watch, language) key: the whole
+/// decision the [`Aggregator`] takes when a window closes, usable on bare
+/// counts (e.g. to score a volume series against labelled anomalies).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct KeyState {
+pub struct KeyDetector {
     baseline: Baseline,
     negative: Episode,
     volume: Episode,
 }
 
+/// Per-window decay factor of the baselines for `cfg`.
+pub fn window_decay(cfg: &AggregateConfig) -> f64 {
+    0.5f64.powf(cfg.window.length.ms() as f64 / cfg.baseline.half_life.ms() as f64)
+}
+
+impl KeyDetector {
+    /// The baseline so far.
+    pub fn baseline(&self) -> &Baseline {
+        &self.baseline
+    }
+
+    /// Decides window `[start, end)` with counts `c`; `decay` is [`window_decay`].
+    /// `make_id` is called only when an episode fires.
+    pub fn step(
+        &mut self,
+        cfg: &AggregateConfig,
+        decay: f64,
+        c: WindowCounts,
+        start: i64,
+        end: i64,
+        make_id: impl Fn(AlertKind) -> String,
+    ) -> Decision {
+        let (a, v) = (&cfg.alert, &cfg.volume);
+        let b = &self.baseline;
+        let ready = b.windows >= cfg.baseline.min_windows;
+        let p0 = b.share();
+        let mu = b.mean_volume();
+        let share = if c.scored == 0 {
+            0.0
+        } else {
+            c.negative as f64 / c.scored as f64
+        };
+
+        let share_p = match p0 {
+            Some(p0) if c.scored > 0 => binomial_upper_tail(c.negative, c.scored, p0.max(1e-4)),
+            _ => 1.0,
+        };
+        let p0v = p0.unwrap_or(0.0);
+        let neg_hot = ready
+            && b.scored_seen >= cfg.baseline.min_posts
+            && c.scored >= a.min_volume
+            && share >= a.floor
+            && share >= p0v + a.min_rise
+            && share_p < a.alpha;
+        let neg_calm = c.scored < a.min_volume || share < p0v + a.resolve_rise;
+
+        let vol_p = if mu > 0.0 {
+            poisson_upper_tail(c.volume, mu)
+        } else {
+            1.0
+        };
+        let vol_hot = v.enabled
+            && ready
+            && c.volume >= v.min_volume
+            && c.volume as f64 >= v.factor * mu.max(1.0)
+            && vol_p < v.alpha;
+        let vol_calm = (c.volume as f64) < v.resolve_factor * mu.max(1.0);
+
+        let t_neg = self
+            .negative
+            .step(neg_hot, neg_calm, start, end, a.into(), || {
+                make_id(AlertKind::NegativeShare)
+            });
+        let t_vol = self
+            .volume
+            .step(vol_hot, vol_calm, start, end, v.into(), || {
+                make_id(AlertKind::Volume)
+            });
+        let negative_firing = self.negative.is_firing();
+        let volume_firing = self.volume.is_firing();
+
+        // Windows of an episode, and hot windows that have not fired yet, must
+        // not drag the baseline towards the anomaly: it stays frozen for them.
+        let absorbed = !neg_hot
+            && !vol_hot
+            && !negative_firing
+            && !volume_firing
+            && !matches!(t_neg, Transition::Resolve(..))
+            && !matches!(t_vol, Transition::Resolve(..));
+        if absorbed {
+            self.baseline.absorb(c.negative, c.scored, c.volume, decay);
+        }
+        Decision {
+            share,
+            share_p,
+            volume_p: vol_p,
+            baseline_share: p0,
+            baseline_volume: mu,
+            negative: t_neg,
+            volume: t_vol,
+            negative_firing,
+            volume_firing,
+            absorbed,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct WatchState {
     /// Keys by language index; index 0 is [`ALL_LANGS`].
-    keys: BTreeMap<u16, KeyState>,
+    keys: BTreeMap<u16, KeyDetector>,
     terms: BaselineTerms,
 }
 
@@ -225,7 +361,7 @@ impl Aggregator {
     /// With more than 65,535 watches (config validation refuses that first).
     pub fn new(cfg: AggregateConfig, watches: &[String]) -> Self {
         assert!(watches.len() < usize::from(u16::MAX), "too many watches");
-        let decay = 0.5f64.powf(cfg.window.length.ms() as f64 / cfg.baseline.half_life.ms() as f64);
+        let decay = window_decay(&cfg);
         let watch_index = watches
             .iter()
             .enumerate()
@@ -547,51 +683,39 @@ impl Aggregator {
         terms: &WindowTerms,
         out: &mut Vec<AggregateOutput>,
     ) -> bool {
-        let cfg = &self.cfg;
-        let (a, v) = (&cfg.alert, &cfg.volume);
         let ks = self.watches[w]
             .keys
             .get_mut(&lang)
             .expect("key listed above");
-        let b = &ks.baseline;
-        let ready = b.windows >= cfg.baseline.min_windows;
-        let p0 = b.share();
-        let mu = b.mean_volume();
-        let share = if c.scored == 0 {
-            0.0
-        } else {
-            c.negative as f64 / c.scored as f64
+        let watch = &self.watch_names[w];
+        let lang_name = &self.lang_names[usize::from(lang)];
+        let counts = WindowCounts {
+            volume: c.volume,
+            scored: c.scored,
+            negative: c.negative,
         };
-
-        let share_p = match p0 {
-            Some(p0) if c.scored > 0 => binomial_upper_tail(c.negative, c.scored, p0.max(1e-4)),
-            _ => 1.0,
-        };
+        let d = ks.step(&self.cfg, self.decay, counts, start, end, |kind| {
+            format!(
+                "{watch}/{lang_name}/{}/{}",
+                kind.as_str(),
+                format_rfc3339(start)
+            )
+        });
+        let cfg = &self.cfg;
+        let (share, share_p, vol_p, p0, mu) = (
+            d.share,
+            d.share_p,
+            d.volume_p,
+            d.baseline_share,
+            d.baseline_volume,
+        );
         let p0v = p0.unwrap_or(0.0);
-        let neg_hot = ready
-            && b.scored_seen >= cfg.baseline.min_posts
-            && c.scored >= a.min_volume
-            && share >= a.floor
-            && share >= p0v + a.min_rise
-            && share_p < a.alpha;
-        let neg_calm = c.scored < a.min_volume || share < p0v + a.resolve_rise;
-
-        let vol_p = if mu > 0.0 {
-            poisson_upper_tail(c.volume, mu)
-        } else {
-            1.0
-        };
-        let vol_hot = v.enabled
-            && ready
-            && c.volume >= v.min_volume
-            && c.volume as f64 >= v.factor * mu.max(1.0)
-            && vol_p < v.alpha;
-        let vol_calm = (c.volume as f64) < v.resolve_factor * mu.max(1.0);
-
+        let (t_neg, t_vol) = (d.negative, d.volume);
+        let (neg_firing, vol_firing, absorb) = (d.negative_firing, d.volume_firing, d.absorbed);
         let summary = WindowSummary {
             v: output::version(),
-            watch: self.watch_names[w].clone(),
-            lang: self.lang_names[usize::from(lang)].clone(),
+            watch: watch.clone(),
+            lang: lang_name.clone(),
             start_ms: start,
             end_ms: end,
             volume: c.volume,
@@ -602,49 +726,6 @@ impl Aggregator {
             negative_firing: false,
             volume_firing: false,
         };
-
-        let watch = &self.watch_names[w];
-        let lang_name = &self.lang_names[usize::from(lang)];
-        let make_id = |kind: AlertKind| {
-            move || {
-                format!(
-                    "{watch}/{lang_name}/{}/{}",
-                    kind.as_str(),
-                    format_rfc3339(start)
-                )
-            }
-        };
-        let t_neg = ks.negative.step(
-            neg_hot,
-            neg_calm,
-            start,
-            end,
-            (&cfg.alert).into(),
-            make_id(AlertKind::NegativeShare),
-        );
-        let t_vol = ks.volume.step(
-            vol_hot,
-            vol_calm,
-            start,
-            end,
-            (&cfg.volume).into(),
-            make_id(AlertKind::Volume),
-        );
-        let neg_firing = ks.negative.is_firing();
-        let vol_firing = ks.volume.is_firing();
-
-        // Windows of an episode, and hot windows that have not fired yet, must
-        // not drag the baseline towards the anomaly: it stays frozen for them.
-        let absorb = !neg_hot
-            && !vol_hot
-            && !neg_firing
-            && !vol_firing
-            && !matches!(t_neg, Transition::Resolve(..))
-            && !matches!(t_vol, Transition::Resolve(..));
-        if absorb {
-            ks.baseline
-                .absorb(c.negative, c.scored, c.volume, self.decay);
-        }
 
         let explain = &cfg.explain;
         let top_terms: Vec<String> =
