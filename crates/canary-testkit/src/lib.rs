@@ -46,7 +46,9 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
 }
 
 pub mod demo;
+pub mod nab;
 pub mod receiver;
+pub mod scenario;
 
 /// Seed of the committed demo fixture (`fixtures/demo/stream.jsonl.gz`).
 pub const DEMO_SEED: u64 = 20_240_506;

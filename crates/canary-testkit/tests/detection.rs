@@ -1,0 +1,136 @@
+//! Detection targets on seeded scenarios of real texts scored by canary's VADER.
+
+use canary_core::aggregate::{AggregateConfig, AlertKind, AlertState};
+use canary_testkit::scenario::{self, Pools, Scenario};
+use canary_testkit::shared_data;
+use std::sync::OnceLock;
+
+fn pools() -> Option<&'static Pools> {
+    static POOLS: OnceLock<Option<Pools>> = OnceLock::new();
+    POOLS
+        .get_or_init(|| {
+            let dir = shared_data("vader")?;
+            let p = Pools::load(&dir).expect("load the VADER corpus");
+            Some(p)
+        })
+        .as_ref()
+}
+
+fn scenario(i: usize) -> Scenario {
+    scenario::standard().swap_remove(i)
+}
+
+#[test]
+fn texts_split_by_reference_score_agree_with_canarys_scorer() {
+    let Some(p) = pools() else { return };
+    assert!(p.negative.len() > 5_000 && p.other.len() > 10_000);
+    assert_eq!(p.disagreements, 0, "canary's VADER is bit-exact");
+}
+
+#[test]
+fn a_spike_fires_within_two_windows_and_resolves_after_it_ends() {
+    let Some(p) = pools() else { return };
+    let sc = scenario(0);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
+    println!(
+        "{}\n{}",
+        scenario::TABLE_HEADER,
+        scenario::table_row(sc.name, &s)
+    );
+    assert_eq!(s.injected, 10);
+    assert_eq!(s.misses(), 0, "{seen:#?}");
+    assert!(s.max_delay().unwrap() <= 1, "{:?}", s.delays);
+    assert_eq!(s.false_alerts, 0, "{seen:#?}");
+    assert_eq!(
+        s.resolve_delays.len(),
+        10,
+        "every episode resolves after the spike: {seen:#?}"
+    );
+    for plan in &sc.plans {
+        let (_, end, _) = plan.spike.unwrap();
+        let mine: Vec<_> = seen
+            .iter()
+            .filter(|x| x.watch == plan.name && x.kind == AlertKind::NegativeShare)
+            .collect();
+        assert_eq!(mine.len(), 2, "fires once, resolves once: {mine:?}");
+        assert_eq!(mine[1].state, AlertState::Resolved);
+        assert!(mine[1].window >= end);
+    }
+}
+
+#[test]
+fn no_negative_share_alert_over_a_stationary_week_for_20_watches() {
+    let Some(p) = pools() else { return };
+    let sc = scenario(1);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
+    println!(
+        "{}\n{}",
+        scenario::TABLE_HEADER,
+        scenario::table_row(sc.name, &s)
+    );
+    assert_eq!(s.false_alerts, 0, "{seen:#?}");
+    let v = scenario::score(&sc.plans, &seen, AlertKind::Volume);
+    assert_eq!(
+        v.false_alerts, 0,
+        "steady volume raises no volume alert: {seen:#?}"
+    );
+}
+
+#[test]
+fn a_volume_surge_with_normal_share_raises_no_negative_share_alert() {
+    let Some(p) = pools() else { return };
+    let sc = scenario(2);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    let neg = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
+    assert_eq!(neg.false_alerts, 0, "{seen:#?}");
+    let vol = scenario::score(&sc.plans, &seen, AlertKind::Volume);
+    println!(
+        "{}\n{}",
+        scenario::TABLE_HEADER,
+        scenario::table_row(sc.name, &vol)
+    );
+    assert_eq!(
+        vol.misses(),
+        0,
+        "the surge itself is a volume alert: {seen:#?}"
+    );
+    assert_eq!(vol.max_delay(), Some(0));
+    assert_eq!(vol.false_alerts, 0);
+}
+
+#[test]
+fn a_watch_with_three_posts_per_window_raises_no_negative_share_alert() {
+    let Some(p) = pools() else { return };
+    let sc = scenario(3);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    assert!(
+        seen.iter().all(|x| x.kind != AlertKind::NegativeShare),
+        "{seen:#?}"
+    );
+}
