@@ -56,4 +56,10 @@ route ops-page alertname=CanaryStageStalled team=ops severity=critical stage=nor
 route ops alertname=CanaryDeadLettersHigh team=ops severity=warning stage=ingest reason=bad_json
 route ops alertname=Unrelated
 
+step "kubernetes-validate (Kubernetes 1.30 schemas)"
+kv="$here/../.tools/ops-venv/bin/kubernetes-validate"
+[ -x "$kv" ] || kv="$(command -v kubernetes-validate || true)"
+[ -n "$kv" ] || { echo "check.sh: kubernetes-validate not found (run scripts/install-ops-tools.sh)" >&2; exit 1; }
+(cd "$here/k8s" && "$kv" --kubernetes-version 1.30.0 --strict namespace.yaml configmap.yaml secret.yaml stages.yaml)
+
 echo "check.sh: all checks passed"
