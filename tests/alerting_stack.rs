@@ -509,4 +509,6 @@ fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
         "{}",
         diag()
     );
+    // Kept on failure, for the logs.
+    let _ = std::fs::remove_dir_all(&dir);
 }
