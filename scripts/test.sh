@@ -6,6 +6,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
 bash scripts/setup.sh
+# Deployment files: promtool/amtool checks and rule unit tests, manifest schemas.
+bash deploy/check.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The stage logic must stay free of the async runtime and the Kafka client.

@@ -271,7 +271,9 @@ fn read_inputs(
     };
     // Exports (CSV especially) are often newest-first; event-time windows need
     // them in time order, so they are read whole and sorted first.
-    let mut sorted = opts.sort_by_time.then(|| sort_by_event_time(&mut reader).into_iter());
+    let mut sorted = opts
+        .sort_by_time
+        .then(|| sort_by_event_time(&mut reader).into_iter());
     loop {
         let next = match &mut sorted {
             Some(items) => items.next(),
@@ -598,7 +600,10 @@ fn aggregate(
     alerts.flush().map_err(write_err)?;
     let st = agg.stats();
     if st.late > 0 {
-        warn!(late = st.late, "posts arrived after their window closed (dead-lettered as late)");
+        warn!(
+            late = st.late,
+            "posts arrived after their window closed (dead-lettered as late)"
+        );
     }
     if st.late > 0 && st.late * 10 > st.counted + st.late && !opts.sort_by_time {
         warn!(
