@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 fn demo_plain() -> Vec<u8> {
-    let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(repo().join(DEMO_STREAM)).unwrap());
+    let mut gz =
+        flate2::read::GzDecoder::new(std::fs::File::open(repo().join(DEMO_STREAM)).unwrap());
     let mut v = Vec::new();
     gz.read_to_end(&mut v).unwrap();
     v
@@ -15,7 +16,9 @@ fn demo_plain() -> Vec<u8> {
 
 fn alerts_for(inputs: &[&std::path::Path], extra: &[&str]) -> (Vec<u8>, String) {
     let mut c = canary();
-    c.env("CANARY_LOG", "info").args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"]).args(extra);
+    c.env("CANARY_LOG", "info")
+        .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
+        .args(extra);
     for i in inputs {
         c.arg("--input").arg(i);
     }
@@ -33,7 +36,11 @@ fn plain_gzip_bzip2_and_zstd_give_identical_alerts() {
     let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     bz.write_all(&plain).unwrap();
     let b = write(&dir, "demo.jsonl.bz2", &bz.finish().unwrap());
-    let z = write(&dir, "demo.jsonl.zst", &zstd::encode_all(&plain[..], 3).unwrap());
+    let z = write(
+        &dir,
+        "demo.jsonl.zst",
+        &zstd::encode_all(&plain[..], 3).unwrap(),
+    );
     // No extension: detected by magic bytes.
     let z_noext = write(&dir, "demo-zstd", &zstd::encode_all(&plain[..], 1).unwrap());
     let (reference, _) = alerts_for(&[&repo().join(DEMO_STREAM)], &[]);
@@ -44,7 +51,15 @@ fn plain_gzip_bzip2_and_zstd_give_identical_alerts() {
     }
     // Standard input as `-`.
     let mut child = canary()
-        .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off", "--input", "-"])
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--metrics-addr",
+            "off",
+            "--input",
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -63,7 +78,10 @@ fn paced_replay_gives_the_same_alerts_as_max_speed() {
     // 7 event-hours at 3600x: about 7 s of wall time.
     let (paced, _) = alerts_for(&[&demo], &["--speed", "3600"]);
     assert!(!fast.is_empty());
-    assert_eq!(String::from_utf8_lossy(&paced), String::from_utf8_lossy(&fast));
+    assert_eq!(
+        String::from_utf8_lossy(&paced),
+        String::from_utf8_lossy(&fast)
+    );
 }
 
 #[test]
@@ -72,7 +90,14 @@ fn speed_60_paces_ten_event_minutes_over_about_ten_seconds() {
     let t = Instant::now();
     let (_, log) = alerts_for(
         &[&demo],
-        &["--speed", "60", "--from", "2024-05-06T08:00:00Z", "--to", "2024-05-06T08:10:00Z"],
+        &[
+            "--speed",
+            "60",
+            "--from",
+            "2024-05-06T08:00:00Z",
+            "--to",
+            "2024-05-06T08:10:00Z",
+        ],
     );
     let wall = t.elapsed().as_secs_f64();
     assert!(log.contains("out of range"), "{log}");
@@ -107,7 +132,10 @@ fn duplicates_are_dropped_and_deletes_honoured() {
     let d = write(&dir, "doubled.jsonl", &doubled);
     let (reference, ref_log) = alerts_for(&[&repo().join(DEMO_STREAM)], &[]);
     let (got, log) = alerts_for(&[&d], &[]);
-    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&reference));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&reference)
+    );
     assert!(log.contains("duplicates 13377"), "{log}");
     // The demo's 82 delete notices each remove a post from an open window.
     assert!(ref_log.contains("deleted 82"), "{ref_log}");
@@ -115,10 +143,19 @@ fn duplicates_are_dropped_and_deletes_honoured() {
 
 #[test]
 fn airline_csv_export_replays_all_rows_in_utc() {
-    let Some(csv) = canary_testkit::shared_data("airline_2015/Tweets.csv") else { return };
+    let Some(csv) = canary_testkit::shared_data("airline_2015/Tweets.csv") else {
+        return;
+    };
     let out = canary()
         .env("CANARY_LOG", "info")
-        .args(["run", "--config", "fixtures/airline/canary.toml", "--metrics-addr", "off", "--emit-windows"])
+        .args([
+            "run",
+            "--config",
+            "fixtures/airline/canary.toml",
+            "--metrics-addr",
+            "off",
+            "--emit-windows",
+        ])
         // The export is newest-first.
         .arg("--sort-by-time")
         .arg("--input")
@@ -128,12 +165,29 @@ fn airline_csv_export_replays_all_rows_in_utc() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("14640 posts"), "{log}");
-    assert!(log.contains("duplicates 155"), "14,640 rows hold 14,485 distinct ids: {log}");
+    assert!(
+        log.contains("duplicates 155"),
+        "14,640 rows hold 14,485 distinct ids: {log}"
+    );
     let recs = json_lines(&out.stdout);
     let windows: Vec<_> = recs.iter().filter(|r| r["type"] == "window").collect();
-    let first = windows.iter().map(|w| w["start_ms"].as_i64().unwrap()).min().unwrap();
-    let last = windows.iter().map(|w| w["end_ms"].as_i64().unwrap()).max().unwrap();
+    let first = windows
+        .iter()
+        .map(|w| w["start_ms"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    let last = windows
+        .iter()
+        .map(|w| w["end_ms"].as_i64().unwrap())
+        .max()
+        .unwrap();
     // 2015-02-16 23:36:05 -0800 is the earliest row: 2015-02-17T07:36:05Z.
-    assert_eq!(canary_core::time::format_rfc3339(first), "2015-02-17T07:35:00Z");
-    assert_eq!(canary_core::time::format_rfc3339(last), "2015-02-24T19:55:00Z");
+    assert_eq!(
+        canary_core::time::format_rfc3339(first),
+        "2015-02-17T07:35:00Z"
+    );
+    assert_eq!(
+        canary_core::time::format_rfc3339(last),
+        "2015-02-24T19:55:00Z"
+    );
 }

@@ -20,14 +20,19 @@ fn score(args: &[&str], input: &[u8]) -> (Vec<serde_json::Value>, String, bool) 
     let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap().unwrap();
-    (json_lines(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned(), out.status.success())
+    (
+        json_lines(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
 }
 
 #[test]
 fn scores_equal_the_reference_in_input_order_on_any_thread_count() {
-    let (Some(corpus), Some(golden)) =
-        (canary_testkit::shared_data("vader/corpus.jsonl"), canary_testkit::shared_data("vader/corpus.golden.jsonl"))
-    else {
+    let (Some(corpus), Some(golden)) = (
+        canary_testkit::shared_data("vader/corpus.jsonl"),
+        canary_testkit::shared_data("vader/corpus.golden.jsonl"),
+    ) else {
         return;
     };
     // Ids repeat across the corpus' sets: number the lines instead, as ids.
@@ -36,7 +41,8 @@ fn scores_equal_the_reference_in_input_order_on_any_thread_count() {
     let n = 3000;
     let mut input = Vec::new();
     for (i, t) in texts.iter().take(n).enumerate() {
-        serde_json::to_writer(&mut input, &serde_json::json!({"id": i, "text": t["text"]})).unwrap();
+        serde_json::to_writer(&mut input, &serde_json::json!({"id": i, "text": t["text"]}))
+            .unwrap();
         input.push(b'\n');
     }
     let (one, _, ok) = score(&[], &input);
@@ -48,7 +54,12 @@ fn scores_equal_the_reference_in_input_order_on_any_thread_count() {
     for (i, (got, want)) in one.iter().zip(&golden).enumerate() {
         assert_eq!(got["id"], i);
         for k in ["neg", "neu", "pos", "compound"] {
-            assert_eq!(got[k].as_f64(), want[k].as_f64(), "line {i} {k}: {}", texts[i]["text"]);
+            assert_eq!(
+                got[k].as_f64(),
+                want[k].as_f64(),
+                "line {i} {k}: {}",
+                texts[i]["text"]
+            );
         }
     }
 }
@@ -62,11 +73,18 @@ fn plain_lines_and_bad_lines() {
     assert!(out[0]["compound"].as_f64().unwrap() > 0.5);
     assert!(out[1]["compound"].as_f64().unwrap() < -0.5);
 
-    let input = b"{\"id\":\"a\",\"text\":\"good\"}\nnot json\n\xff\xfe\n{\"id\":\"b\",\"text\":\"bad\"}\n";
+    let input =
+        b"{\"id\":\"a\",\"text\":\"good\"}\nnot json\n\xff\xfe\n{\"id\":\"b\",\"text\":\"bad\"}\n";
     let (out, log, ok) = score(&[], input);
     assert!(ok, "{log}");
     let ids: Vec<&str> = out.iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["a", "b"]);
-    assert!(log.contains("invalid_json") && log.contains("invalid_utf8"), "{log}");
-    assert!(log.contains("scored=2") && log.contains("skipped=2"), "{log}");
+    assert!(
+        log.contains("invalid_json") && log.contains("invalid_utf8"),
+        "{log}"
+    );
+    assert!(
+        log.contains("scored=2") && log.contains("skipped=2"),
+        "{log}"
+    );
 }
