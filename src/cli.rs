@@ -30,6 +30,12 @@ pub enum Command {
     },
     /// Score texts with canary's VADER: JSON lines {id, text} in, {id, neg, neu, pos, compound} out.
     Score(ScoreArgs),
+    /// Run one pipeline stage as its own process over Kafka.
+    #[cfg(feature = "kafka")]
+    Stage(crate::kafka_cmd::StageArgs),
+    /// Write dumps' raw lines into the Kafka raw topic (then an end-of-replay marker).
+    #[cfg(feature = "kafka")]
+    Replay(crate::kafka_cmd::ReplayArgs),
 }
 
 /// `canary run`.

@@ -42,6 +42,10 @@ pub struct Config {
     /// Alert delivery: Slack, PagerDuty, webhooks.
     #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkConfig>,
+    /// Kafka mode (`canary stage`, `canary replay`): brokers, prefixes, librdkafka options.
+    #[cfg(feature = "kafka")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<canary_kafka::KafkaConfig>,
 }
 
 /// A config error that names the file, line and key.

@@ -6,6 +6,8 @@
 
 mod cli;
 mod config;
+#[cfg(feature = "kafka")]
+mod kafka_cmd;
 mod score;
 
 use anyhow::{Context, Result, anyhow};
@@ -47,6 +49,10 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::CheckConfig { file } => check_config(file),
         Command::Score(args) => score::run(args),
+        #[cfg(feature = "kafka")]
+        Command::Stage(args) => kafka_cmd::stage(args),
+        #[cfg(feature = "kafka")]
+        Command::Replay(args) => kafka_cmd::replay(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,517 @@
+//! The aggregate stage: one aggregator per assigned partition, checkpointed
+//! with its next input offset.
+
+use crate::config::StageName;
+use crate::message::{Envelope, Kind};
+use crate::runner::{self, In, OutRec, Processor, dead_letter, now_ms};
+use crate::stages::StageOptions;
+use crate::{Error, Topics};
+use canary_core::IngestRecord;
+use canary_core::aggregate::{
+    AggregateConfig, AggregateOutput, Aggregator, AggregatorState, AlertState, PostOutcome,
+};
+use canary_telemetry::Metrics;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Options of the aggregate stage.
+#[derive(Debug, Clone)]
+pub struct AggregateOptions {
+    /// Where per-partition checkpoints live. Every process of the group must
+    /// see the same directory (a partition moves with its state).
+    pub state_dir: PathBuf,
+    /// How often to checkpoint while running (also on rebalance and shutdown).
+    pub checkpoint_every: Duration,
+    /// Also write alert records (and window records with `emit_windows`) here,
+    /// JSON lines, appended and de-duplicated by record key.
+    pub alerts_out: Option<PathBuf>,
+    /// Write window summaries to `alerts_out` as well.
+    pub emit_windows: bool,
+    /// Write p50/p99 raw-topic-to-aggregate latency (ms) here on shutdown.
+    pub latency_out: Option<PathBuf>,
+}
+
+/// Version of the checkpoint file.
+const CHECKPOINT_VERSION: u16 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    v: u16,
+    topic: String,
+    partition: i32,
+    /// First offset not yet reflected in `state`.
+    next_offset: i64,
+    state: AggregatorState,
+}
+
+struct Part {
+    agg: Aggregator,
+    next_offset: i64,
+    dirty: bool,
+}
+
+/// An append-only JSON-lines file that writes each keyed record once, even
+/// when a restarted aggregate emits records again.
+struct DedupFile {
+    w: BufWriter<File>,
+    seen: HashSet<String>,
+    path: PathBuf,
+}
+
+impl DedupFile {
+    fn open(path: &Path) -> Result<DedupFile, Error> {
+        let io = |what: &str, source| Error::Io {
+            what: format!("{what} {}", path.display()),
+            source,
+        };
+        let mut seen = HashSet::new();
+        if path.exists() {
+            let f = File::open(path).map_err(|e| io("reading", e))?;
+            for line in BufReader::new(f).lines() {
+                let line = line.map_err(|e| io("reading", e))?;
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if let Some(k) = value_key(&v) {
+                        seen.insert(k);
+                    }
+                }
+            }
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io("opening", e))?;
+        Ok(DedupFile {
+            w: BufWriter::new(f),
+            seen,
+            path: path.to_owned(),
+        })
+    }
+
+    fn write(&mut self, key: String, line: &[u8]) -> Result<(), Error> {
+        if !self.seen.insert(key) {
+            return Ok(());
+        }
+        self.w
+            .write_all(line)
+            .and_then(|()| self.w.write_all(b"\n"))
+            .map_err(|source| Error::Io {
+                what: format!("writing {}", self.path.display()),
+                source,
+            })
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.w.flush().map_err(|source| Error::Io {
+            what: format!("writing {}", self.path.display()),
+            source,
+        })
+    }
+}
+
+fn state_str(s: AlertState) -> &'static str {
+    if s == AlertState::Firing {
+        "firing"
+    } else {
+        "resolved"
+    }
+}
+
+/// Key of an alert record: the same alert in the same state is the same record.
+fn alert_key(id: &str, state: &str) -> String {
+    format!("{id}/{state}")
+}
+
+fn window_key(watch: &str, lang: &str, start_ms: i64) -> String {
+    format!("{watch}/{lang}/{start_ms}")
+}
+
+fn value_key(v: &serde_json::Value) -> Option<String> {
+    if let (Some(id), Some(st)) = (v["alert_id"].as_str(), v["state"].as_str()) {
+        return Some(alert_key(id, st));
+    }
+    if v["type"] == "window" {
+        return Some(window_key(
+            v["watch"].as_str()?,
+            v["lang"].as_str()?,
+            v["start_ms"].as_i64()?,
+        ));
+    }
+    None
+}
+
+struct Aggregate {
+    cfg: AggregateConfig,
+    watches: Vec<String>,
+    topics: Topics,
+    input: String,
+    parts: BTreeMap<i32, Part>,
+    opts: AggregateOptions,
+    file: Option<DedupFile>,
+    last_checkpoint: Instant,
+    outputs: Vec<AggregateOutput>,
+    metrics: Metrics,
+    latency: hdrhistogram::Histogram<u64>,
+}
+
+impl Aggregate {
+    fn checkpoint_path(&self, partition: i32) -> PathBuf {
+        self.opts
+            .state_dir
+            .join(format!("{}-{partition}.json", self.input))
+    }
+
+    fn load(&self, partition: i32) -> Result<Option<Part>, Error> {
+        let path = self.checkpoint_path(partition);
+        let bad = |message: String| Error::Checkpoint {
+            path: path.display().to_string(),
+            message,
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if c.v != CHECKPOINT_VERSION || c.topic != self.input || c.partition != partition {
+            return Err(bad(format!(
+                "holds version {} of {}/{}",
+                c.v, c.topic, c.partition
+            )));
+        }
+        let agg = Aggregator::restore(self.cfg.clone(), &self.watches, c.state)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Some(Part {
+            agg,
+            next_offset: c.next_offset,
+            dirty: false,
+        }))
+    }
+
+    fn save(&self, partition: i32, part: &Part) -> Result<(), Error> {
+        let path = self.checkpoint_path(partition);
+        let io = |source| Error::Io {
+            what: format!("checkpoint {}", path.display()),
+            source,
+        };
+        let c = Checkpoint {
+            v: CHECKPOINT_VERSION,
+            topic: self.input.clone(),
+            partition,
+            next_offset: part.next_offset,
+            state: part.agg.snapshot(),
+        };
+        // Temp file, fsync, rename: a crash leaves the old or the new checkpoint, never half of one.
+        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+        {
+            let mut f = BufWriter::new(File::create(&tmp).map_err(io)?);
+            serde_json::to_writer(&mut f, &c).map_err(|e| io(e.into()))?;
+            let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(())
+    }
+
+    fn checkpoint_all(&mut self) -> Result<BTreeMap<i32, i64>, Error> {
+        let mut stored = BTreeMap::new();
+        for (&p, part) in &self.parts {
+            if part.dirty {
+                self.save(p, part)?;
+            }
+            stored.insert(p, part.next_offset);
+        }
+        for part in self.parts.values_mut() {
+            part.dirty = false;
+        }
+        self.last_checkpoint = Instant::now();
+        Ok(stored)
+    }
+
+    fn emit(&mut self, out: &mut Vec<OutRec>) -> Result<(), Error> {
+        for o in self.outputs.drain(..) {
+            let m = &self.metrics;
+            match &o {
+                AggregateOutput::Alert(a) => {
+                    let state = state_str(a.state);
+                    m.alerts.with_label_values(&[a.kind.as_str(), state]).inc();
+                    info!(alert_id = %a.alert_id, state, watch = %a.watch, lang = %a.lang, "alert");
+                    let line = serde_json::to_vec(a).expect("alerts serialize");
+                    let key = alert_key(&a.alert_id, state);
+                    if let Some(f) = &mut self.file {
+                        f.write(key.clone(), &line)?;
+                    }
+                    out.push(OutRec {
+                        topic: self.topics.alerts.clone(),
+                        partition: None,
+                        key: key.into_bytes(),
+                        payload: line,
+                        headers: Vec::new(),
+                    });
+                }
+                AggregateOutput::Window(w) => {
+                    let l = [w.watch.as_str(), w.lang.as_str()];
+                    m.window_volume.with_label_values(&l).set(w.volume as i64);
+                    m.window_negative_share
+                        .with_label_values(&l)
+                        .set(w.negative_share());
+                    m.windows_closed.with_label_values(&[&w.watch]).inc();
+                    let line = serde_json::to_vec(&o).expect("windows serialize");
+                    let key = window_key(&w.watch, &w.lang, w.start_ms);
+                    if self.opts.emit_windows {
+                        if let Some(f) = &mut self.file {
+                            f.write(key.clone(), &line)?;
+                        }
+                    }
+                    out.push(OutRec {
+                        topic: self.topics.windows.clone(),
+                        partition: None,
+                        key: key.into_bytes(),
+                        payload: line,
+                        headers: Vec::new(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn latency_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+impl Processor for Aggregate {
+    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
+        if !self.parts.contains_key(&m.partition) {
+            // Not announced by a rebalance (cannot happen with a group); start clean.
+            let fresh = match self.load(m.partition)? {
+                Some(p) => p,
+                None => Part {
+                    agg: Aggregator::new(self.cfg.clone(), &self.watches),
+                    next_offset: 0,
+                    dirty: false,
+                },
+            };
+            self.parts.insert(m.partition, fresh);
+        }
+        let env = match Envelope::from_slice(m.payload) {
+            Ok(e) => Some(e),
+            Err(detail) => {
+                out.push(dead_letter(
+                    &self.topics,
+                    StageName::Aggregate,
+                    "bad_envelope",
+                    detail,
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    m.payload,
+                ));
+                None
+            }
+        };
+        let part = self.parts.get_mut(&m.partition).expect("inserted above");
+        part.next_offset = m.offset + 1;
+        part.dirty = true;
+        let Some(env) = env else { return Ok(()) };
+        let agg = &mut part.agg;
+        if let Some(wm) = env.max_event_ms {
+            if env.kind != Kind::End {
+                agg.advance_to(wm, &mut self.outputs);
+            }
+        }
+        match (env.kind, env.rec) {
+            (Kind::Record, Some(IngestRecord::Post(p))) => {
+                if env.raw_ms > 0 {
+                    let us = (now_ms() - env.raw_ms).max(0) as u64 * 1000;
+                    let _ = self.latency.record(us.max(1));
+                    self.metrics
+                        .pipeline_latency
+                        .observe(us as f64 / 1_000_000.0);
+                }
+                match agg.on_post(&p, &mut self.outputs) {
+                    PostOutcome::Late => {
+                        self.metrics
+                            .dead_letters
+                            .with_label_values(&["aggregate", "late"])
+                            .inc();
+                        out.push(dead_letter(
+                            &self.topics,
+                            StageName::Aggregate,
+                            "late",
+                            format!(
+                                "event time {} is behind the watermark",
+                                canary_core::time::format_rfc3339(p.event_ms)
+                            ),
+                            m.topic,
+                            m.partition,
+                            m.offset,
+                            m.payload,
+                        ));
+                    }
+                    PostOutcome::Duplicate => self
+                        .metrics
+                        .posts_dropped
+                        .with_label_values(&["aggregate", "duplicate"])
+                        .inc(),
+                    _ => {}
+                }
+            }
+            (Kind::Record, Some(IngestRecord::Delete { id, .. })) => {
+                agg.on_delete(&id);
+            }
+            (Kind::End, _) => {
+                if let Some(wm) = env.max_event_ms {
+                    agg.flush_through(wm, &mut self.outputs);
+                }
+            }
+            _ => {}
+        }
+        if let Some(wm) = part.agg.watermark() {
+            self.metrics
+                .watermark_timestamp
+                .with_label_values(&["aggregate"])
+                .set(wm as f64 / 1000.0);
+        }
+        self.emit(out)
+    }
+
+    fn delivered(
+        &mut self,
+        _consumed: &BTreeMap<i32, i64>,
+        shutdown: bool,
+    ) -> Result<Option<BTreeMap<i32, i64>>, Error> {
+        if let Some(f) = &mut self.file {
+            f.flush()?;
+        }
+        if !shutdown && self.last_checkpoint.elapsed() < self.opts.checkpoint_every {
+            return Ok(None);
+        }
+        Ok(Some(self.checkpoint_all()?))
+    }
+
+    fn on_assign(&mut self, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, Error> {
+        let mut starts = Vec::new();
+        for &p in partitions {
+            let part = match self.load(p)? {
+                Some(part) => {
+                    info!(
+                        partition = p,
+                        next_offset = part.next_offset,
+                        "restored checkpoint"
+                    );
+                    part
+                }
+                None => {
+                    // No state for this partition: rebuild it from the start of the topic.
+                    info!(
+                        partition = p,
+                        "no checkpoint: reading the partition from its start"
+                    );
+                    Part {
+                        agg: Aggregator::new(self.cfg.clone(), &self.watches),
+                        next_offset: 0,
+                        dirty: false,
+                    }
+                }
+            };
+            starts.push((p, Some(part.next_offset)));
+            self.parts.insert(p, part);
+        }
+        Ok(starts)
+    }
+
+    fn on_revoke(
+        &mut self,
+        partitions: &[i32],
+        _consumed: &BTreeMap<i32, i64>,
+    ) -> Result<BTreeMap<i32, i64>, Error> {
+        if let Some(f) = &mut self.file {
+            f.flush()?;
+        }
+        let mut stored = BTreeMap::new();
+        for p in partitions {
+            if let Some(part) = self.parts.remove(p) {
+                self.save(*p, &part)?;
+                stored.insert(*p, part.next_offset);
+            }
+        }
+        Ok(stored)
+    }
+}
+
+/// Runs the aggregate stage until `stop` is set; checkpoints on the way out.
+pub fn run_aggregate(
+    opts: &StageOptions,
+    agg_opts: &AggregateOptions,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<(), Error> {
+    let common = opts.common(StageName::Aggregate);
+    runner::ensure_topics(
+        &common.brokers,
+        &common.options,
+        &common.topics,
+        opts.kafka.partitions,
+    )?;
+    std::fs::create_dir_all(&agg_opts.state_dir).map_err(|source| Error::Io {
+        what: format!("creating {}", agg_opts.state_dir.display()),
+        source,
+    })?;
+    let file = agg_opts
+        .alerts_out
+        .as_deref()
+        .map(DedupFile::open)
+        .transpose()?;
+    let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
+    let p = Aggregate {
+        cfg: opts.aggregate.clone(),
+        watches: opts.watches.iter().map(|w| w.name.clone()).collect(),
+        input: common.topics.scored.clone(),
+        topics: common.topics.clone(),
+        parts: BTreeMap::new(),
+        opts: agg_opts.clone(),
+        file,
+        last_checkpoint: Instant::now(),
+        outputs: Vec::new(),
+        metrics: metrics.clone(),
+        latency: hdrhistogram::Histogram::new(3).expect("valid precision"),
+    };
+    let p = runner::run_loop(
+        StageName::Aggregate,
+        &common,
+        producer,
+        p,
+        metrics,
+        stop,
+        None,
+    )?;
+    if !p.latency.is_empty() {
+        let (p50, p99) = (p.latency_ms(0.5), p.latency_ms(0.99));
+        info!(
+            posts = p.latency.len(),
+            p50_ms = p50,
+            p99_ms = p99,
+            "latency from the raw topic to the aggregate"
+        );
+        if let Some(path) = &agg_opts.latency_out {
+            let s = format!(
+                "{{\"posts\":{},\"p50_ms\":{p50},\"p99_ms\":{p99},\"max_ms\":{}}}\n",
+                p.latency.len(),
+                p.latency.max() as f64 / 1000.0
+            );
+            if let Err(e) = std::fs::write(path, s) {
+                warn!(error = %e, path = %path.display(), "cannot write latency");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! canary over Kafka: each stage its own process, connected by topics.
+//!
+//! ```text
+//! raw ─ingest→ parsed ─normalize→ normalized ─language→ languaged ─sentiment→ scored ─aggregate→ alerts, windows
+//!                                                    (any stage) → dead-letters
+//! ```
+//!
+//! `raw` and `parsed` have one partition: the normalize stage sees the whole
+//! stream in order, so it can stamp every post with how far the stream has got
+//! (its newest event time so far). From there on, records are keyed by watch
+//! name and the topics have `partitions` partitions; language and sentiment
+//! keep each record in its partition, so every aggregate partition is one
+//! ordered sub-stream of whole watches. The aggregate stage runs one
+//! [`canary_core::aggregate::Aggregator`] per assigned partition and advances
+//! it with the upstream stamps, so its windows, late posts and alerts are
+//! those of the embedded pipeline.
+//!
+//! Delivery is at-least-once: a stage stores its input offsets only after
+//! its outputs are acknowledged by the broker (idempotent producers). The
+//! aggregate stage checkpoints each partition's aggregator state together with
+//! the next input offset (atomically, to a local file) and restarts from
+//! there; see the README for where that stops holding.
+#![deny(missing_docs)]
+
+mod aggregate;
+mod config;
+mod message;
+mod runner;
+mod stages;
+
+pub use aggregate::{AggregateOptions, run_aggregate};
+pub use config::{KafkaConfig, StageName, Topics};
+pub use message::{CONTROL_HEADER, Envelope, Kind};
+pub use runner::{RawProducer, ensure_topics};
+pub use stages::{StageOptions, run_stage};
+
+/// Errors of the Kafka adapters.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client library refused a configuration or an operation.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// A stage could not be built from its configuration.
+    #[error(transparent)]
+    Stage(#[from] canary_stages::Error),
+    /// Reading or writing a local file (checkpoint, alert output).
+    #[error("{what}: {source}")]
+    Io {
+        /// Which file and what was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Outputs were not acknowledged; the stage stops without storing offsets.
+    #[error("{0} output records were not delivered")]
+    Delivery(u64),
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A topic's metadata is missing or unusable.
+    #[error("topic {topic}: {message}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A checkpoint cannot be used.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}

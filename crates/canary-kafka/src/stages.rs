@@ -1,0 +1,344 @@
+//! The stateless stages: ingest, normalize, language and sentiment.
+
+use crate::Error;
+use crate::config::{KafkaConfig, StageName, Topics, watch_partition};
+use crate::message::{Envelope, Kind};
+use crate::runner::{self, Common, In, OutRec, Processor, dead_letter, now_ms};
+use canary_core::IngestRecord;
+use canary_core::aggregate::AggregateConfig;
+use canary_core::time::floor_to;
+use canary_ingest::{ParseOptions, Parsed, parse_line_into};
+use canary_stages::{
+    LanguageConfig, LanguageStage, Normalizer, PostStage, SentimentConfig, SentimentStage, Verdict,
+    WatchConfig,
+};
+use canary_telemetry::Metrics;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// What a stage process needs: broker settings and the pipeline config.
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// The `[kafka]` table (prefixes, partitions, options).
+    pub kafka: KafkaConfig,
+    /// `--kafka-option key=value`, applied last.
+    pub extra_options: Vec<(String, String)>,
+    /// Watches, in config order.
+    pub watches: Vec<WatchConfig>,
+    /// Language stage config.
+    pub language: LanguageConfig,
+    /// Sentiment stage config.
+    pub sentiment: SentimentConfig,
+    /// Aggregate config (normalize needs the window length for watermarks).
+    pub aggregate: AggregateConfig,
+    /// Parser options of the ingest stage.
+    pub parse: ParseOptions,
+    /// Most messages handled between two deliveries.
+    pub max_batch: usize,
+}
+
+impl StageOptions {
+    pub(crate) fn common(&self, stage: StageName) -> Common {
+        Common {
+            brokers: self.brokers.clone(),
+            options: self.kafka.client_options(&self.extra_options),
+            group: self.kafka.group(stage),
+            topics: self.kafka.topics(),
+            max_batch: self.max_batch.max(1),
+        }
+    }
+}
+
+/// Runs one stateless stage until `stop` is set. Creates missing topics first.
+pub fn run_stage(
+    stage: StageName,
+    opts: &StageOptions,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<(), Error> {
+    let common = opts.common(stage);
+    runner::ensure_topics(
+        &common.brokers,
+        &common.options,
+        &common.topics,
+        opts.kafka.partitions,
+    )?;
+    let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
+    let t = common.topics.clone();
+    let m = metrics.clone();
+    match stage {
+        StageName::Ingest => {
+            let p = Ingest {
+                topics: t,
+                parse: opts.parse.clone(),
+                scratch: Vec::new(),
+                metrics: m,
+            };
+            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+        }
+        StageName::Normalize => {
+            let n = runner::partition_count(&common.brokers, &common.options, &t.normalized)?;
+            let p = Normalize {
+                normalizer: Normalizer::new(&opts.watches)?,
+                topics: t,
+                partitions: n,
+                window_ms: opts.aggregate.window.length.ms(),
+                max_event: None,
+                metrics: m,
+            };
+            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+        }
+        StageName::Language => {
+            let out = t.languaged.clone();
+            check_same_partitions(&common, &t.normalized, &out)?;
+            let p = PerPost {
+                stage: LanguageStage::new(&opts.language)?,
+                name: stage,
+                out,
+                topics: t,
+                metrics: m,
+            };
+            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+        }
+        StageName::Sentiment => {
+            let out = t.scored.clone();
+            check_same_partitions(&common, &t.languaged, &out)?;
+            let p = PerPost {
+                stage: SentimentStage::new(&opts.sentiment)?,
+                name: stage,
+                out,
+                topics: t,
+                metrics: m,
+            };
+            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+        }
+        StageName::Aggregate => {
+            return Err(Error::Topic {
+                topic: t.scored,
+                message: "the aggregate stage runs with run_aggregate".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Language and sentiment keep each record in its partition number, so the
+/// two topics must have as many partitions.
+fn check_same_partitions(common: &Common, input: &str, output: &str) -> Result<(), Error> {
+    let a = runner::partition_count(&common.brokers, &common.options, input)?;
+    let b = runner::partition_count(&common.brokers, &common.options, output)?;
+    if a != b {
+        return Err(Error::Topic {
+            topic: output.into(),
+            message: format!("has {b} partitions but {input} has {a}; they must match"),
+        });
+    }
+    Ok(())
+}
+
+fn envelope_or_dead(
+    m: &In<'_>,
+    topics: &Topics,
+    stage: StageName,
+    out: &mut Vec<OutRec>,
+) -> Option<Envelope> {
+    match Envelope::from_slice(m.payload) {
+        Ok(e) => Some(e),
+        Err(detail) => {
+            out.push(dead_letter(
+                topics,
+                stage,
+                "bad_envelope",
+                detail,
+                m.topic,
+                m.partition,
+                m.offset,
+                m.payload,
+            ));
+            None
+        }
+    }
+}
+
+struct Ingest {
+    topics: Topics,
+    parse: ParseOptions,
+    scratch: Vec<Parsed>,
+    metrics: Metrics,
+}
+
+impl Processor for Ingest {
+    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
+        let raw_ms = m.timestamp_ms.unwrap_or_else(now_ms);
+        let to_parsed = |e: Envelope| OutRec {
+            topic: self.topics.parsed.clone(),
+            partition: Some(0),
+            key: Vec::new(),
+            payload: e.to_vec(),
+            headers: Vec::new(),
+        };
+        if let Some(c) = m.control {
+            if c == b"end" {
+                out.push(to_parsed(Envelope::control(Kind::End, None, raw_ms)));
+            }
+            return Ok(());
+        }
+        self.scratch.clear();
+        parse_line_into(m.payload, &self.parse, &mut self.scratch);
+        for p in self.scratch.drain(..) {
+            match p {
+                Parsed::Record(IngestRecord::Notice { kind, .. }) => {
+                    self.metrics
+                        .notices
+                        .with_label_values(&[kind.as_str()])
+                        .inc();
+                }
+                Parsed::Record(rec) => {
+                    if matches!(rec, IngestRecord::Delete { .. }) {
+                        self.metrics.notices.with_label_values(&["delete"]).inc();
+                    }
+                    out.push(to_parsed(Envelope::record(rec, raw_ms)));
+                }
+                Parsed::Rejected(r) => {
+                    let reason = r.reason.as_str();
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&["ingest", reason])
+                        .inc();
+                    let raw = r.raw.as_deref().map_or(m.payload, str::as_bytes);
+                    out.push(dead_letter(
+                        &self.topics,
+                        StageName::Ingest,
+                        reason,
+                        r.detail,
+                        m.topic,
+                        m.partition,
+                        m.offset,
+                        raw,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Normalize {
+    normalizer: Normalizer,
+    topics: Topics,
+    partitions: i32,
+    window_ms: i64,
+    /// Newest event time of the watched posts so far: the stamp that lets
+    /// each aggregate partition close windows as one process would.
+    max_event: Option<i64>,
+    metrics: Metrics,
+}
+
+impl Normalize {
+    fn to_all(&self, e: &Envelope, out: &mut Vec<OutRec>) {
+        let payload = e.to_vec();
+        for p in 0..self.partitions {
+            out.push(OutRec {
+                topic: self.topics.normalized.clone(),
+                partition: Some(p),
+                key: Vec::new(),
+                payload: payload.clone(),
+                headers: Vec::new(),
+            });
+        }
+    }
+}
+
+impl Processor for Normalize {
+    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
+        let Some(e) = envelope_or_dead(m, &self.topics, StageName::Normalize, out) else {
+            return Ok(());
+        };
+        match (e.kind, e.rec) {
+            (Kind::Record, Some(IngestRecord::Post(mut post))) => {
+                if let Verdict::Drop(reason) = self.normalizer.process(&mut post) {
+                    self.metrics
+                        .posts_dropped
+                        .with_label_values(&["normalize", reason])
+                        .inc();
+                    return Ok(());
+                }
+                let watches = std::mem::take(&mut post.watches);
+                // One message per watch, so each watch's aggregate sees it.
+                for w in watches {
+                    let mut one = post.clone();
+                    one.watches = vec![w.clone()];
+                    let mut env = Envelope::record(IngestRecord::Post(one), e.raw_ms);
+                    env.max_event_ms = self.max_event;
+                    out.push(OutRec {
+                        topic: self.topics.normalized.clone(),
+                        partition: Some(watch_partition(&w, self.partitions)),
+                        key: w.into_bytes(),
+                        payload: env.to_vec(),
+                        headers: Vec::new(),
+                    });
+                }
+                let before = self.max_event;
+                if before.is_none_or(|b| post.event_ms > b) {
+                    self.max_event = Some(post.event_ms);
+                    // Each new window reaches every partition, so quiet
+                    // watches close their windows one by one too.
+                    let w = |t: i64| floor_to(t, self.window_ms);
+                    if before.is_none_or(|b| w(b) != w(post.event_ms)) {
+                        let hb = Envelope::control(Kind::Watermark, self.max_event, e.raw_ms);
+                        self.to_all(&hb, out);
+                    }
+                }
+            }
+            (Kind::Record, Some(rec @ IngestRecord::Delete { .. })) => {
+                // Which watches the post matched is unknown: every partition hears it.
+                let mut env = Envelope::record(rec, e.raw_ms);
+                env.max_event_ms = self.max_event;
+                self.to_all(&env, out);
+            }
+            (Kind::Record, _) => {}
+            (Kind::Watermark, _) => {}
+            (Kind::End, _) => {
+                let env = Envelope::control(Kind::End, self.max_event, e.raw_ms);
+                self.to_all(&env, out);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct PerPost<S> {
+    stage: S,
+    name: StageName,
+    out: String,
+    topics: Topics,
+    metrics: Metrics,
+}
+
+impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
+    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
+        let Some(mut e) = envelope_or_dead(m, &self.topics, self.name, out) else {
+            return Ok(());
+        };
+        if let Some(IngestRecord::Post(p)) = &mut e.rec {
+            if let Verdict::Drop(reason) = self.stage.process(p) {
+                self.metrics
+                    .posts_dropped
+                    .with_label_values(&[self.name.as_str(), reason])
+                    .inc();
+                // The stamp still tells downstream how far the stream got.
+                e = Envelope::control(Kind::Watermark, e.max_event_ms, e.raw_ms);
+            }
+        }
+        out.push(OutRec {
+            topic: self.out.clone(),
+            partition: Some(m.partition),
+            key: m.key.to_vec(),
+            payload: e.to_vec(),
+            headers: Vec::new(),
+        });
+        Ok(())
+    }
+}

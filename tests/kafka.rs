@@ -1,0 +1,518 @@
+//! Kafka mode against a real broker (tansu, installed by
+//! `scripts/kafka-broker.sh install`): five stage processes give the embedded
+//! pipeline's alerts and windows, through kill -9s, a second aggregate, a
+//! paused broker and bad records.
+//!
+//! Skipped with a message when the broker binary is absent; a failure when
+//! `CANARY_REQUIRE_SHARED=1` (CI).
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use common::{DEMO_CONFIG, DEMO_STREAM, canary, repo, tmp};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The tests share two cores with five processes each: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const STAGES: [&str; 5] = ["ingest", "normalize", "language", "sentiment", "aggregate"];
+
+fn tansu() -> Option<PathBuf> {
+    let p = std::env::var_os("CANARY_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/tansu"));
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("CANARY_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!(
+            "{} is missing and CANARY_REQUIRE_SHARED=1: run scripts/kafka-broker.sh install",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipping: no broker at {} (run scripts/kafka-broker.sh install)",
+        p.display()
+    );
+    None
+}
+
+struct Broker {
+    child: Child,
+    addr: String,
+}
+
+impl Broker {
+    fn start(bin: &Path) -> Broker {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{addr}");
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let b = Broker { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(&b.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "broker did not listen on {}",
+                b.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} broker");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One pipeline under a topic and group prefix of its own.
+struct Pipeline {
+    brokers: String,
+    prefix: String,
+    dir: PathBuf,
+    procs: BTreeMap<String, Child>,
+    extra: Vec<String>,
+}
+
+impl Pipeline {
+    fn new(broker: &Broker, name: &str) -> Pipeline {
+        let dir = tmp(&format!("kafka-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        Pipeline {
+            brokers: broker.addr.clone(),
+            prefix: format!("t-{name}-{}.", std::process::id()),
+            dir,
+            procs: BTreeMap::new(),
+            // A killed member must leave the group quickly.
+            extra: vec![
+                "--kafka-option".into(),
+                "session.timeout.ms=6000".into(),
+                "--kafka-option".into(),
+                "heartbeat.interval.ms=500".into(),
+            ],
+        }
+    }
+
+    fn alerts_out(&self, instance: &str) -> PathBuf {
+        self.dir.join(format!("out-{instance}.jsonl"))
+    }
+
+    /// Starts `stage` as process `instance` (several instances share the group).
+    fn start(&mut self, stage: &str, instance: &str) {
+        let mut c = canary();
+        c.args([
+            "stage",
+            stage,
+            "--config",
+            DEMO_CONFIG,
+            "--brokers",
+            &self.brokers,
+        ])
+        .args([
+            "--topic-prefix",
+            &self.prefix,
+            "--group-prefix",
+            &self.prefix,
+        ])
+        .args(&self.extra)
+        .env("CANARY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create(self.dir.join(format!("{instance}.log")))
+                .map(Stdio::from)
+                .unwrap_or(Stdio::null()),
+        );
+        if stage == "aggregate" {
+            c.args(["--emit-windows", "--checkpoint-interval", "0.3"])
+                .arg("--state-dir")
+                .arg(self.dir.join("state"))
+                .arg("--alerts-out")
+                .arg(self.alerts_out(instance));
+        }
+        let child = c.spawn().expect("start stage");
+        self.procs.insert(instance.into(), child);
+    }
+
+    fn start_all(&mut self) {
+        for s in STAGES {
+            self.start(s, s);
+        }
+    }
+
+    fn kill9(&mut self, instance: &str) {
+        let mut c = self.procs.remove(instance).expect("running");
+        c.kill().expect("SIGKILL");
+        c.wait().expect("reap");
+    }
+
+    fn replay(&self, input: &Path, speed: &str) -> Child {
+        canary()
+            .args([
+                "replay",
+                "--brokers",
+                &self.brokers,
+                "--topic-prefix",
+                &self.prefix,
+            ])
+            .args(["--speed", speed])
+            .args(&self.extra)
+            .arg(input)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("replay")
+    }
+
+    /// Waits (bounded) until the aggregate outputs hold `want` window records
+    /// and stay unchanged for a moment; returns every output line.
+    fn wait_windows(&self, instances: &[&str], want: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut stable_since: Option<(usize, Instant)> = None;
+        loop {
+            let lines: Vec<String> = instances
+                .iter()
+                .flat_map(|i| {
+                    std::fs::read_to_string(self.alerts_out(i))
+                        .unwrap_or_default()
+                        .lines()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let windows = lines
+                .iter()
+                .filter(|l| l.contains("\"type\":\"window\""))
+                .count();
+            if windows >= want {
+                match stable_since {
+                    Some((n, t)) if n == lines.len() && t.elapsed() >= Duration::from_secs(2) => {
+                        return lines;
+                    }
+                    Some((n, _)) if n == lines.len() => {}
+                    _ => stable_since = Some((lines.len(), Instant::now())),
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {windows} of {want} windows in {}; logs in {}",
+                instances.join(","),
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        for c in self.procs.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Alerts in order, and window records per watch in order (partitions
+/// interleave watches differently from one process; each watch's own sequence
+/// is what must match).
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    alerts: Vec<String>,
+    windows: BTreeMap<String, Vec<String>>,
+}
+
+fn outcome(lines: &[String]) -> Outcome {
+    let mut o = Outcome {
+        alerts: Vec::new(),
+        windows: BTreeMap::new(),
+    };
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+        if v["type"] == "window" {
+            let w = v["watch"].as_str().expect("watch").to_owned();
+            o.windows.entry(w).or_default().push(l.clone());
+        } else {
+            o.alerts.push(l.clone());
+        }
+    }
+    o
+}
+
+fn embedded(input: &Path) -> Outcome {
+    let out = tmp("kafka-embedded").join(format!(
+        "{}.jsonl",
+        input.file_name().unwrap().to_string_lossy()
+    ));
+    let st = canary()
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--emit-windows",
+            "--metrics-addr",
+            "off",
+        ])
+        .arg("--input")
+        .arg(input)
+        .arg("--alerts-out")
+        .arg(&out)
+        .status()
+        .expect("canary run");
+    assert!(st.success());
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .expect("embedded output")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let o = outcome(&lines);
+    assert_eq!(
+        o.alerts.len(),
+        4,
+        "the demo fires and resolves for acme (all, en)"
+    );
+    o
+}
+
+fn window_count(o: &Outcome) -> usize {
+    o.windows.values().map(Vec::len).sum()
+}
+
+fn demo() -> PathBuf {
+    repo().join(DEMO_STREAM)
+}
+
+fn check(got: &[String], want: &Outcome) {
+    let got = outcome(got);
+    assert_eq!(
+        got.alerts, want.alerts,
+        "alert records differ from the embedded run"
+    );
+    assert_eq!(
+        got.windows.keys().collect::<Vec<_>>(),
+        want.windows.keys().collect::<Vec<_>>()
+    );
+    for (w, seq) in &want.windows {
+        let g = &got.windows[w];
+        let first = g.iter().zip(seq).position(|(a, b)| a != b);
+        assert!(
+            g.len() == seq.len() && first.is_none(),
+            "windows of {w}: {} vs {} records, first difference at {first:?}",
+            g.len(),
+            seq.len()
+        );
+    }
+}
+
+#[test]
+fn five_stage_processes_match_embedded() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = embedded(&demo());
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "five");
+    p.start_all();
+    let mut r = p.replay(&demo(), "max");
+    assert!(r.wait().expect("replay").success());
+    let got = p.wait_windows(
+        &["aggregate"],
+        window_count(&want),
+        Duration::from_secs(180),
+    );
+    check(&got, &want);
+}
+
+#[test]
+fn kill_9_of_each_stage_mid_replay_loses_and_doubles_nothing() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = embedded(&demo());
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "kill");
+    p.start_all();
+    // Seven hours of event time in about 25 s.
+    let mut r = p.replay(&demo(), "1000");
+    std::thread::sleep(Duration::from_secs(6));
+    for s in STAGES {
+        p.kill9(s);
+        std::thread::sleep(Duration::from_millis(500));
+        p.start(s, s);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert!(r.wait().expect("replay").success());
+    let got = p.wait_windows(
+        &["aggregate"],
+        window_count(&want),
+        Duration::from_secs(240),
+    );
+    check(&got, &want);
+}
+
+#[test]
+fn two_aggregates_in_one_group_give_the_alerts_of_one() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = embedded(&demo());
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "two");
+    // Two watches over two partitions.
+    p.extra.extend(["--partitions".into(), "2".into()]);
+    p.start_all();
+    p.start("aggregate", "aggregate-2");
+    let mut r = p.replay(&demo(), "2000");
+    assert!(r.wait().expect("replay").success());
+    let got = p.wait_windows(
+        &["aggregate", "aggregate-2"],
+        window_count(&want),
+        Duration::from_secs(180),
+    );
+    check(&got, &want);
+}
+
+#[test]
+fn broker_pause_stalls_and_recovers_without_loss() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = embedded(&demo());
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "pause");
+    p.start_all();
+    let mut r = p.replay(&demo(), "1500");
+    std::thread::sleep(Duration::from_secs(6));
+    broker.signal("-STOP");
+    std::thread::sleep(Duration::from_secs(12));
+    broker.signal("-CONT");
+    assert!(r.wait().expect("replay").success());
+    let got = p.wait_windows(
+        &["aggregate"],
+        window_count(&want),
+        Duration::from_secs(240),
+    );
+    check(&got, &want);
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The demo with bad lines in it: the embedded run on the same file is the reference.
+    let dir = tmp("kafka-bad-input");
+    let mut text = String::new();
+    let demo_text = {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(demo()).expect("demo"))
+            .read_to_string(&mut s)
+            .expect("gunzip");
+        s
+    };
+    for (i, l) in demo_text.lines().enumerate() {
+        text.push_str(l);
+        text.push('\n');
+        match i {
+            100 => text.push_str("{\"id_str\": \"1\", \"text\": \"no time\"}\n"),
+            200 => text.push_str("this is not json\n"),
+            300 => text.push_str(
+                "{\"created_at\": \"yesterday\", \"id_str\": \"2\", \"text\": \"@acme\"}\n",
+            ),
+            _ => {}
+        }
+    }
+    let input = dir.join("demo-with-bad-lines.jsonl");
+    std::fs::write(&input, text).expect("write");
+    let want = embedded(&input);
+
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "bad");
+    p.start_all();
+    let mut r = p.replay(&input, "max");
+    assert!(r.wait().expect("replay").success());
+    let got = p.wait_windows(
+        &["aggregate"],
+        window_count(&want),
+        Duration::from_secs(180),
+    );
+    check(&got, &want);
+
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", format!("{}dlq-reader", p.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[&format!("{}dead-letters", p.prefix)])
+        .expect("subscribe");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 3 && Instant::now() < deadline {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let h: BTreeMap<String, String> = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| {
+                        (
+                            x.key.to_owned(),
+                            String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body: serde_json::Value =
+            serde_json::from_slice(m.payload().unwrap_or_default()).expect("dead letter json");
+        seen.push((h, body));
+    }
+    let reasons: Vec<&str> = seen.iter().map(|(h, _)| h["reason"].as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["missing_created_at", "invalid_json", "bad_created_at"],
+        "dead letters: {seen:?}"
+    );
+    for (h, body) in &seen {
+        assert_eq!(h["stage"], "ingest");
+        assert_eq!(h["source_topic"], format!("{}raw", p.prefix));
+        assert_eq!(h["source_partition"], "0");
+        let off: u64 = h["source_offset"].parse().expect("offset");
+        assert!(off > 100, "offset {off}");
+        assert_eq!(body["reason"].as_str(), Some(h["reason"].as_str()));
+        assert_eq!(body["stage"], "ingest");
+    }
+}
