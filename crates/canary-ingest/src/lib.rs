@@ -41,7 +41,7 @@ use std::path::PathBuf;
 pub use canary_core::{DeadLetter, IngestRecord, NoticeKind, Post};
 pub use csv_input::CsvMapping;
 pub use parse::{Format, ParseOptions, Parsed, Reason, Rejection, parse_line, parse_line_into};
-pub use read::{Item, Options, Progress, Reader, Source};
+pub use read::{Deferred, Item, Options, Progress, RawLine, Reader, Source, parse_raw};
 pub use timefmt::TimeFormat;
 
 /// Errors that stop opening inputs (everything later is a dead letter).

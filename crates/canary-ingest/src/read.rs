@@ -91,6 +91,65 @@ pub enum Item {
     DeadLetter(DeadLetter),
 }
 
+/// A line of a JSON-lines input, read but not parsed: bytes
+/// `start..end` of the buffer given to [`Reader::next_deferred`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    /// Input name, for dead letters.
+    pub source: Arc<str>,
+    /// 1-based line number.
+    pub line: u64,
+    /// Start of the line's bytes in the buffer.
+    pub start: usize,
+    /// End of the line's bytes in the buffer.
+    pub end: usize,
+}
+
+/// What [`Reader::next_deferred`] yields.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Deferred {
+    /// An item the reader produced itself (CSV rows, documents, read errors).
+    Item(Item),
+    /// A JSON line to parse with [`parse_raw`], in this position of the input.
+    Line(RawLine),
+}
+
+/// Parses a line that [`Reader::next_deferred`] handed out unparsed, exactly
+/// as the reader would have, appending the items to `out`.
+pub fn parse_raw(
+    raw: &[u8],
+    at: &RawLine,
+    opts: &ParseOptions,
+    scratch: &mut Vec<Parsed>,
+    out: &mut Vec<Item>,
+) {
+    scratch.clear();
+    parse_line_into(raw, opts, scratch);
+    out.extend(
+        scratch
+            .drain(..)
+            .map(|p| to_item(p, &at.source, at.line, raw)),
+    );
+}
+
+fn to_item(p: Parsed, source: &str, line: u64, raw: &[u8]) -> Item {
+    match p {
+        Parsed::Record(r) => Item::Record(r),
+        Parsed::Rejected(r) => {
+            let raw = r.raw.as_deref().map(str::as_bytes).unwrap_or(raw);
+            Item::DeadLetter(DeadLetter::new(
+                STAGE,
+                r.reason.as_str(),
+                r.detail,
+                source,
+                line,
+                raw,
+            ))
+        }
+    }
+}
+
 /// Where the reader is, for progress display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
@@ -182,6 +241,9 @@ pub struct Reader {
     bytes_total: Option<u64>,
     inputs_done: usize,
     inputs_total: usize,
+    /// Set during `next_deferred`: JSON lines go here unparsed.
+    defer_buf: Option<Vec<u8>>,
+    deferred: Option<RawLine>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -326,6 +388,8 @@ impl Reader {
             bytes_total: Some(0),
             inputs_done: 0,
             inputs_total: 0,
+            defer_buf: None,
+            deferred: None,
         }
     }
 
@@ -387,22 +451,38 @@ impl Reader {
 
     fn emit(&mut self, line: u64, raw: &[u8]) {
         for p in self.scratch.drain(..) {
-            let item = match p {
-                Parsed::Record(r) => Item::Record(r),
-                Parsed::Rejected(r) => {
-                    let raw = r.raw.as_deref().map(str::as_bytes).unwrap_or(raw);
-                    Item::DeadLetter(DeadLetter::new(
-                        STAGE,
-                        r.reason.as_str(),
-                        r.detail,
-                        &self.source,
-                        line,
-                        raw,
-                    ))
-                }
-            };
+            let item = to_item(p, &self.source, line, raw);
             self.pending.push_back(item);
         }
+    }
+
+    /// Like `next`, but a line of a JSON-lines input is appended to `buf`
+    /// unparsed, for [`parse_raw`] on another thread; everything else (CSV
+    /// rows, whole documents, read errors) comes parsed, in input order.
+    pub fn next_deferred(&mut self, buf: &mut Vec<u8>) -> Option<Deferred> {
+        self.defer_buf = Some(std::mem::take(buf));
+        let next = loop {
+            if let Some(it) = self.pending.pop_front() {
+                break Some(Deferred::Item(it));
+            }
+            if let Some(l) = self.deferred.take() {
+                break Some(Deferred::Line(l));
+            }
+            match self.current.take() {
+                Some(cur) => self.step(cur),
+                None => match self.queue.pop_front() {
+                    Some(input) => self.open_next(input),
+                    None => break None,
+                },
+            }
+        };
+        *buf = self.defer_buf.take().unwrap_or_default();
+        next
+    }
+
+    /// The options lines are parsed with (for [`parse_raw`]).
+    pub fn parse_options(&self) -> &ParseOptions {
+        &self.parse_opts
     }
 
     /// Ends the current top-level input (a tar ends with its last member).
@@ -676,6 +756,18 @@ impl Reader {
                         return;
                     }
                     let first = first && t.is_empty();
+                    if let Some(out) = self.defer_buf.as_mut() {
+                        let start = out.len();
+                        out.extend_from_slice(&lines.buf);
+                        self.deferred = Some(RawLine {
+                            source: self.source.clone(),
+                            line: n,
+                            start,
+                            end: out.len(),
+                        });
+                        self.current = Some(Current::Lines { lines, first });
+                        return;
+                    }
                     parse_line_into(&lines.buf, &self.parse_opts, &mut self.scratch);
                     let raw = std::mem::take(&mut lines.buf);
                     self.emit(n, &raw);

@@ -56,6 +56,10 @@ pub struct RunOptions {
     /// Read all inputs into memory and replay them in event-time order (for
     /// exports that are not in time order; memory grows with the input).
     pub sort_by_time: bool,
+    /// Threads that parse JSON lines behind the reader (0: one per core, at
+    /// most 4; 1: the reader parses). Not used in live mode, where a batch
+    /// must not wait for more lines to arrive.
+    pub parse_threads: usize,
 }
 
 impl Default for RunOptions {
@@ -70,6 +74,7 @@ impl Default for RunOptions {
             emit_windows: false,
             progress: false,
             sort_by_time: false,
+            parse_threads: 0,
         }
     }
 }
@@ -274,10 +279,17 @@ fn read_inputs(
     let mut sorted = opts
         .sort_by_time
         .then(|| sort_by_event_time(&mut reader).into_iter());
+    let threads = match opts.parse_threads {
+        0 => thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        n => n,
+    };
+    let mut parallel = (sorted.is_none() && !opts.live && threads > 1)
+        .then(|| ParallelParse::new(reader.parse_options(), threads, opts.batch_size));
     loop {
-        let next = match &mut sorted {
-            Some(items) => items.next(),
-            None => reader.next(),
+        let next = match (&mut sorted, &mut parallel) {
+            (Some(items), _) => items.next(),
+            (None, Some(p)) => p.next(&mut reader),
+            (None, None) => reader.next(),
         };
         let Some(item) = next else { break };
         if stop.load(Ordering::Relaxed) {
@@ -341,6 +353,128 @@ fn read_inputs(
     reporter.finish();
     metrics.input_bytes.set(reader.progress().bytes_read as i64);
     st
+}
+
+/// A batch of reader output with its JSON lines still unparsed.
+#[derive(Default)]
+struct RawBatch {
+    data: Vec<u8>,
+    entries: Vec<canary_ingest::Deferred>,
+}
+
+/// JSON parsing on `k` threads behind the reader, in input order: batch `n`
+/// goes to worker `n % k` and results are taken from worker `n % k` in turn,
+/// so order is restored without a re-ordering buffer. At most two batches per
+/// worker are in flight, so neither side ever blocks on a full channel while
+/// the other waits for it.
+struct ParallelParse {
+    txs: Vec<SyncSender<RawBatch>>,
+    rxs: Vec<Receiver<(Vec<Item>, RawBatch)>>,
+    workers: Vec<thread::JoinHandle<()>>,
+    sent: usize,
+    received: usize,
+    out: std::vec::IntoIter<Item>,
+    spare: Vec<RawBatch>,
+    eof: bool,
+    batch: usize,
+}
+
+const PARSE_IN_FLIGHT: usize = 2;
+
+impl ParallelParse {
+    fn new(opts: &canary_ingest::ParseOptions, k: usize, batch: usize) -> Self {
+        let (mut txs, mut rxs, mut workers) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..k {
+            let (tx, rx_in) = sync_channel::<RawBatch>(PARSE_IN_FLIGHT);
+            let (tx_out, rx) = sync_channel(PARSE_IN_FLIGHT);
+            let opts = opts.clone();
+            workers.push(
+                thread::Builder::new()
+                    .name("parse".into())
+                    .spawn(move || {
+                        let mut scratch = Vec::new();
+                        for mut raw in rx_in {
+                            let mut items = Vec::with_capacity(raw.entries.len());
+                            for e in raw.entries.drain(..) {
+                                match e {
+                                    canary_ingest::Deferred::Item(i) => items.push(i),
+                                    canary_ingest::Deferred::Line(l) => canary_ingest::parse_raw(
+                                        &raw.data[l.start..l.end],
+                                        &l,
+                                        &opts,
+                                        &mut scratch,
+                                        &mut items,
+                                    ),
+                                }
+                            }
+                            raw.data.clear();
+                            if tx_out.send((items, raw)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .expect("spawn parse thread"),
+            );
+            txs.push(tx);
+            rxs.push(rx);
+        }
+        ParallelParse {
+            txs,
+            rxs,
+            workers,
+            sent: 0,
+            received: 0,
+            out: Vec::new().into_iter(),
+            spare: Vec::new(),
+            eof: false,
+            batch: batch.max(1),
+        }
+    }
+
+    fn next(&mut self, reader: &mut Reader) -> Option<Item> {
+        loop {
+            if let Some(i) = self.out.next() {
+                return Some(i);
+            }
+            let k = self.txs.len();
+            while !self.eof && self.sent - self.received < k * PARSE_IN_FLIGHT {
+                let mut b = self.spare.pop().unwrap_or_default();
+                // Bounded by bytes too, so a file of huge lines stays bounded in memory.
+                while b.entries.len() < self.batch && b.data.len() < 8 << 20 {
+                    match reader.next_deferred(&mut b.data) {
+                        Some(d) => b.entries.push(d),
+                        None => {
+                            self.eof = true;
+                            break;
+                        }
+                    }
+                }
+                if b.entries.is_empty() {
+                    break;
+                }
+                self.txs[self.sent % k].send(b).ok()?;
+                self.sent += 1;
+            }
+            if self.received == self.sent {
+                return None;
+            }
+            let (items, raw) = self.rxs[self.received % k].recv().ok()?;
+            self.received += 1;
+            self.spare.push(raw);
+            self.out = items.into_iter();
+        }
+    }
+}
+
+impl Drop for ParallelParse {
+    fn drop(&mut self) {
+        // Closing both sides ends the workers whether they wait to receive or to send.
+        self.txs.clear();
+        self.rxs.clear();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 /// Reads every item and orders records by event time. Dead letters come first;
@@ -625,4 +759,110 @@ fn aggregate(
         stats: agg.stats().clone(),
         latency,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn run_with(path: &str, parse_threads: usize) -> (Vec<u8>, Vec<u8>, Summary) {
+        let spec = PipelineSpec {
+            watches: vec![WatchConfig {
+                name: "acme".into(),
+                patterns: vec!["@acme".into(), "acme corp".into()],
+            }],
+            ..Default::default()
+        };
+        let opts = RunOptions {
+            inputs: vec![path.into()],
+            batch_size: 7,
+            emit_windows: true,
+            parse_threads,
+            ..Default::default()
+        };
+        let (alerts, dead) = (Shared::default(), Shared::default());
+        let outputs = Outputs {
+            alerts: Box::new(alerts.clone()),
+            dead_letters: Some(Box::new(dead.clone())),
+            alert_tx: None,
+        };
+        let mut s = run(
+            &spec,
+            &opts,
+            outputs,
+            &Metrics::new().expect("metrics"),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .expect("run");
+        (s.seconds, s.latency) = (0.0, None);
+        let take = |x: Shared| x.0.lock().expect("not poisoned").clone();
+        (take(alerts), take(dead), s)
+    }
+
+    #[test]
+    fn parallel_parsing_keeps_input_order_and_dead_letters() {
+        let dir = std::env::temp_dir().join(format!("canary-runtime-par-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.jsonl");
+        let mut text = String::new();
+        for i in 0..3000u64 {
+            // Event time runs 1 s apart with a few posts out of order, so
+            // windows close mid-stream and order matters.
+            let t = 1_714_996_800 + i - if i % 97 == 0 { 30 } else { 0 };
+            let (h, m, s) = (t / 3600 % 24, t / 60 % 60, t % 60);
+            let body = match i % 5 {
+                0 => "@acme this is the worst, I hate it",
+                1 => "acme corp is great, love it",
+                2 => "nothing to see here",
+                _ => "@acme ok",
+            };
+            text.push_str(&format!(
+                r#"{{"created_at":"Mon May 06 {h:02}:{m:02}:{s:02} +0000 2024","id_str":"{}","text":"{body}","lang":"en"}}"#,
+                1_000_000 + i
+            ));
+            text.push('\n');
+            if i % 211 == 0 {
+                text.push_str("{\"created_at\": broken\n");
+            }
+            if i % 307 == 0 {
+                text.push_str(&format!(
+                    "{{\"delete\":{{\"status\":{{\"id_str\":\"{}\"}}}}}}\n",
+                    1_000_000 + i - 3
+                ));
+            }
+        }
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        let serial = run_with(p, 1);
+        let parallel = run_with(p, 3);
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(
+            serial.2.windows > 0 && serial.2.posts == 3000,
+            "{:?}",
+            serial.2
+        );
+        assert!(!serial.1.is_empty(), "the broken lines are dead letters");
+        assert_eq!(serial.2, parallel.2);
+        assert_eq!(
+            String::from_utf8_lossy(&serial.0),
+            String::from_utf8_lossy(&parallel.0)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&serial.1),
+            String::from_utf8_lossy(&parallel.1)
+        );
+    }
 }
