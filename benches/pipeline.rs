@@ -936,7 +936,7 @@ fn finish(child: Child, t: Instant) -> RunResult {
     }
     let summary: String = stderr
         .lines()
-        .filter(|l| !l.contains("starting") && !l.contains(" alert"))
+        .filter(|l| !l.contains("starting") && !l.contains(" alert") && !l.contains("progress"))
         .map(|l| l.split_once("canary: ").map_or(l, |x| x.1))
         .collect::<Vec<_>>()
         .join("\n");
