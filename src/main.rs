@@ -9,6 +9,7 @@ mod config;
 #[cfg(feature = "kafka")]
 mod kafka_cmd;
 mod score;
+mod signals;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
@@ -17,7 +18,6 @@ use config::Config;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// An error in what the user asked for (config, flags, inputs): exit code 2.
 #[derive(Debug)]
@@ -160,16 +160,7 @@ fn run(args: &RunArgs) -> Result<()> {
         tracing::info!(addr = %s.addr, "serving metrics at /metrics");
         Some(s)
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: finishing the current batches and flushing windows");
-                stop.store(true, Ordering::Relaxed);
-            }
-        });
-    }
+    let stop = signals::stop_on_signals(&rt, "finishing the current batches and flushing windows");
     let opts = canary_runtime::RunOptions {
         inputs: args.inputs.clone(),
         ingest,
