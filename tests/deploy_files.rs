@@ -1,7 +1,7 @@
 //! The files in `deploy/` parse and agree with what canary exports: every
 //! metric a dashboard panel, recording rule, alert or annotation template
-//! names is in the registry's catalog (or recorded by a rule, or listed as
-//! pending below), and the compose and Kubernetes layouts run every stage.
+//! names is in the registry's catalog (or recorded by a rule, or registered
+//! only by Kafka mode), and the compose and Kubernetes layouts run every stage.
 
 mod common;
 use common::*;
@@ -9,8 +9,8 @@ use serde_norway::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Metrics the rules and dashboard reference that canary does not export
-/// yet: Kafka mode adds them. A name here that canary does export is fine.
+/// Metrics that only Kafka stage processes register (in `canary-kafka`), so
+/// the embedded registry's catalog does not list them.
 const PENDING: &[&str] = &["canary_kafka_consumer_lag"];
 
 /// Built into Prometheus, not canary.
