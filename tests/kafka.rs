@@ -120,13 +120,9 @@ impl Pipeline {
             prefix: format!("t-{name}-{}.", std::process::id()),
             dir,
             procs: BTreeMap::new(),
-            // A killed member must leave the group quickly.
-            extra: vec![
-                "--kafka-option".into(),
-                "session.timeout.ms=6000".into(),
-                "--kafka-option".into(),
-                "heartbeat.interval.ms=500".into(),
-            ],
+            // A killed member must leave the group quickly; tansu also holds
+            // a join for about half the session timeout.
+            extra: vec!["--kafka-option".into(), "session.timeout.ms=10000".into()],
         }
     }
 
