@@ -323,6 +323,13 @@ impl<P: Processor> ConsumerContext for Ctx<P> {
 fn commit<C: ConsumerContext>(c: &BaseConsumer<C>) -> Result<(), Error> {
     match c.commit_consumer_state(CommitMode::Sync) {
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        // The group moved on without us (session timeout, e.g. a paused
+        // broker): the new owner resumes from the last commit, and so do we
+        // after rejoining.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::AssignmentLost)) => {
+            warn!("assignment lost before the commit; outputs since the last commit will repeat");
+            Ok(())
+        }
         Err(e) => Err(e.into()),
     }
 }
