@@ -8,8 +8,7 @@ use canary_kafka::{AggregateOptions, KafkaConfig, RawProducer, StageName, StageO
 use clap::Args;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Broker settings shared by `stage` and `replay`; each overrides the config's `[kafka]` table.
@@ -137,22 +136,6 @@ pub struct ReplayArgs {
     pub no_end: bool,
 }
 
-fn stop_on_signals(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    rt.spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-        }
-        tracing::info!("stopping: delivering outputs and saving state");
-        s.store(true, Ordering::Relaxed);
-    });
-    stop
-}
-
 pub fn stage(args: &StageArgs) -> Result<()> {
     let name = StageName::parse(&args.stage).ok_or_else(|| {
         usage(anyhow!(
@@ -195,7 +178,7 @@ pub fn stage(args: &StageArgs) -> Result<()> {
         tracing::info!(addr = %s.addr, "serving metrics at /metrics");
         Some(s)
     };
-    let stop = stop_on_signals(&rt);
+    let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
     tracing::info!(stage = name.as_str(), brokers = %opts.brokers, "starting");
     let r = if name == StageName::Aggregate {
         let a = AggregateOptions {
@@ -257,7 +240,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let stop = stop_on_signals(&rt);
+    let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
     let _guard = rt.enter();
     let popts = canary_ingest::ParseOptions::default();
     let mut parsed = Vec::new();
