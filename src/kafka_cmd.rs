@@ -163,21 +163,7 @@ pub fn stage(args: &StageArgs) -> Result<()> {
         },
         max_batch: args.batch_size.max(1),
     };
-    let metrics = canary_telemetry::Metrics::new()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("canary-io")
-        .enable_all()
-        .build()?;
-    let server = if args.metrics_addr == "off" {
-        None
-    } else {
-        let s = rt
-            .block_on(canary_telemetry::serve(&args.metrics_addr, metrics.clone()))
-            .map_err(usage)?;
-        tracing::info!(addr = %s.addr, "serving metrics at /metrics");
-        Some(s)
-    };
+    let (rt, metrics, server) = crate::io_runtime(&args.metrics_addr)?;
     let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
     tracing::info!(stage = name.as_str(), brokers = %opts.brokers, "starting");
     let r = if name == StageName::Aggregate {

@@ -145,21 +145,7 @@ fn run(args: &RunArgs) -> Result<()> {
         ))),
         None => None,
     };
-    let metrics = canary_telemetry::Metrics::new()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("canary-io")
-        .enable_all()
-        .build()?;
-    let server = if args.metrics_addr == "off" {
-        None
-    } else {
-        let s = rt
-            .block_on(canary_telemetry::serve(&args.metrics_addr, metrics.clone()))
-            .map_err(usage)?;
-        tracing::info!(addr = %s.addr, "serving metrics at /metrics");
-        Some(s)
-    };
+    let (rt, metrics, server) = io_runtime(&args.metrics_addr)?;
     let stop = signals::stop_on_signals(&rt, "finishing the current batches and flushing windows");
     let opts = canary_runtime::RunOptions {
         inputs: args.inputs.clone(),
@@ -212,6 +198,33 @@ fn run(args: &RunArgs) -> Result<()> {
         s.stop();
     }
     Ok(())
+}
+
+/// The small I/O runtime beside the stage threads (metrics endpoint, sinks,
+/// signals), the metrics registry, and the endpoint unless `addr` is `off`.
+pub(crate) fn io_runtime(
+    addr: &str,
+) -> Result<(
+    tokio::runtime::Runtime,
+    canary_telemetry::Metrics,
+    Option<canary_telemetry::MetricsServer>,
+)> {
+    let metrics = canary_telemetry::Metrics::new()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("canary-io")
+        .enable_all()
+        .build()?;
+    let server = if addr == "off" {
+        None
+    } else {
+        let s = rt
+            .block_on(canary_telemetry::serve(addr, metrics.clone()))
+            .map_err(usage)?;
+        tracing::info!(addr = %s.addr, "serving metrics at /metrics");
+        Some(s)
+    };
+    Ok((rt, metrics, server))
 }
 
 /// Stdout that flushes each alert line at once, so a page is not held in a buffer.
