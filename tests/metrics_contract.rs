@@ -5,9 +5,6 @@
 mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
 
 /// name, type, label names. Dashboards and rules in deploy/ are written against this.
 const CONTRACT: &[(&str, &str, &[&str])] = &[
@@ -61,72 +58,6 @@ const FORBIDDEN_LABELS: &[&str] = &[
     "id", "post", "post_id", "tweet", "tweet_id", "user", "user_id", "author", "term", "terms",
     "text", "url", "alert_id",
 ];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn scrape(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.starts_with("HTTP/1.1 200").then_some(out)
-}
-
-/// Scrapes `canary run` over the demo once the replay is over.
-fn scrape_demo_run() -> String {
-    let port = free_port();
-    let mut child = canary()
-        .env("CANARY_LOG", "info")
-        .args([
-            "run",
-            "--config",
-            DEMO_CONFIG,
-            "--input",
-            DEMO_STREAM,
-            "--metrics-linger",
-            "30",
-        ])
-        .arg("--metrics-addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("alert records") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let finished = rx.recv_timeout(Duration::from_secs(120)).is_ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut body = None;
-    while finished && body.is_none() && Instant::now() < deadline {
-        body = scrape(port);
-        if body.is_none() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(finished, "the replay did not finish in time");
-    body.expect("no complete scrape of /metrics")
-}
 
 /// One parsed sample line: family-relevant name and label pairs.
 struct Sample {

@@ -48,3 +48,72 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 pub const DEMO_CONFIG: &str = "fixtures/demo/canary.toml";
 pub const DEMO_STREAM: &str = "fixtures/demo/stream.jsonl.gz";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One GET of `/metrics` on 127.0.0.1; `None` unless it answered 200.
+pub fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then_some(out)
+}
+
+/// Scrapes `canary run` over the demo once the replay is over.
+pub fn scrape_demo_run() -> String {
+    let port = free_port();
+    let mut child = canary()
+        .env("CANARY_LOG", "info")
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--input",
+            DEMO_STREAM,
+            "--metrics-linger",
+            "30",
+        ])
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("alert records") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let finished = rx.recv_timeout(std::time::Duration::from_secs(120)).is_ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut body = None;
+    while finished && body.is_none() && std::time::Instant::now() < deadline {
+        body = scrape(port);
+        if body.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(finished, "the replay did not finish in time");
+    body.expect("no complete scrape of /metrics")
+}
