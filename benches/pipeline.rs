@@ -852,6 +852,8 @@ struct RunResult {
     /// CPU seconds per thread name.
     cpu: BTreeMap<String, f64>,
     hwm_kb: u64,
+    /// Resident set size, sampled every 50 ms: (seconds since start, kB).
+    rss: Vec<(f64, u64)>,
     summary: String,
     latency: Option<[f64; 4]>,
     alerts: usize,
@@ -863,10 +865,20 @@ fn clk_tck() -> f64 {
 }
 
 /// Samples per-thread CPU and peak RSS of `child` until it exits.
-fn watch(mut child: Child) -> (std::process::ExitStatus, BTreeMap<u32, (String, f64)>, u64) {
+type Watched = (
+    std::process::ExitStatus,
+    BTreeMap<u32, (String, f64)>,
+    u64,
+    Vec<(f64, u64)>,
+);
+
+fn watch(mut child: Child) -> Watched {
     let pid = child.id();
     let mut threads: BTreeMap<u32, (String, f64)> = BTreeMap::new();
     let mut hwm = 0u64;
+    let mut rss = Vec::new();
+    let t0 = Instant::now();
+    let kb = |v: &str| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
     loop {
         if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) {
             for e in dir.flatten() {
@@ -889,12 +901,14 @@ fn watch(mut child: Child) -> (std::process::ExitStatus, BTreeMap<u32, (String, 
         if let Ok(s) = fs::read_to_string(format!("/proc/{pid}/status")) {
             for l in s.lines() {
                 if let Some(v) = l.strip_prefix("VmHWM:") {
-                    hwm = hwm.max(v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0));
+                    hwm = hwm.max(kb(v));
+                } else if let Some(v) = l.strip_prefix("VmRSS:") {
+                    rss.push((t0.elapsed().as_secs_f64(), kb(v)));
                 }
             }
         }
         if let Some(st) = child.try_wait().expect("wait canary") {
-            return (st, threads, hwm);
+            return (st, threads, hwm, rss);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -926,7 +940,7 @@ fn finish(child: Child, t: Instant) -> RunResult {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let (st, threads, hwm) = watch(child);
+    let (st, threads, hwm, rss) = watch(child);
     let wall = t.elapsed().as_secs_f64();
     let (stdout, stderr) = (o.join().expect("stdout"), e.join().expect("stderr"));
     assert!(st.success(), "canary failed: {st}\n{stderr}");
@@ -960,6 +974,7 @@ fn finish(child: Child, t: Instant) -> RunResult {
         posts,
         cpu,
         hwm_kb: hwm,
+        rss,
         summary,
         latency,
         alerts: stdout.lines().count(),
@@ -1077,6 +1092,27 @@ fn report(label: &str, runs: &[RunResult]) -> f64 {
         mid.hwm_kb as f64 / 1024.0,
         mid.alerts
     );
+    // Flat memory means the later tenths of a long run peak no higher than
+    // the earlier ones once the first windows have filled.
+    if let Some(&(end, _)) = mid.rss.last() {
+        let tenths: Vec<String> = (0..10)
+            .map(|k| {
+                let (a, b) = (end * k as f64 / 10.0, end * (k + 1) as f64 / 10.0);
+                let m = mid
+                    .rss
+                    .iter()
+                    .filter(|(t, _)| *t >= a && *t <= b)
+                    .map(|(_, r)| *r)
+                    .max()
+                    .unwrap_or(0);
+                format!("{:.0}", m as f64 / 1024.0)
+            })
+            .collect();
+        println!(
+            "RSS by tenth of the run (max MB in each): {}",
+            tenths.join(" ")
+        );
+    }
     let mut cpu: Vec<_> = mid.cpu.iter().collect();
     cpu.sort_by(|a, b| b.1.total_cmp(a.1));
     println!(

@@ -31,7 +31,6 @@
 #![deny(missing_docs)]
 
 pub mod csv_input;
-mod fast;
 pub mod parse;
 pub mod read;
 pub mod timefmt;

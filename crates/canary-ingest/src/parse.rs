@@ -166,18 +166,6 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Vec<Parsed> {
 
 /// Like [`parse_line`], appending to `out` to reuse its allocation.
 pub fn parse_line_into(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>) {
-    parse_line_impl(line, opts, out, true);
-}
-
-/// [`parse_line`] without the v1.1 fast path, to check that both agree.
-#[doc(hidden)]
-pub fn parse_line_slow(line: &[u8], opts: &ParseOptions) -> Vec<Parsed> {
-    let mut out = Vec::new();
-    parse_line_impl(line, opts, &mut out, false);
-    out
-}
-
-fn parse_line_impl(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>, fast: bool) {
     let s = match std::str::from_utf8(line) {
         Ok(s) => s,
         Err(e) => {
@@ -195,13 +183,6 @@ fn parse_line_impl(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>, fast
     }
     if t.starts_with('[') {
         parse_array(t, opts, out);
-        return;
-    }
-    if fast
-        && matches!(opts.format, Format::Auto | Format::V1)
-        && let Some(p) = crate::fast::v1_status(t, opts)
-    {
-        out.push(Parsed::Record(IngestRecord::Post(p)));
         return;
     }
     parse_value(t, opts, out);
