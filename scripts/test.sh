@@ -17,3 +17,8 @@ if cargo tree -p canary-core -e normal --prefix none | grep -E '^(tokio|rdkafka|
 fi
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
+# Bounded fuzzing of the line parser and the stream reader: CI sets
+# CANARY_FUZZ_SECONDS (needs a nightly toolchain and cargo-fuzz).
+if [ "${CANARY_FUZZ_SECONDS:-0}" -gt 0 ]; then
+    bash scripts/fuzz.sh "$CANARY_FUZZ_SECONDS"
+fi
