@@ -74,6 +74,8 @@ pub enum Reason {
     UnknownShape,
     /// A CSV file lacks a column its mapping needs.
     MissingColumn,
+    /// A CSV quoted field that does not close within the record bounds.
+    UnterminatedQuote,
     /// Reading failed (I/O error, corrupt compressed stream, bad archive).
     ReadError,
 }
@@ -94,12 +96,13 @@ impl Reason {
             Reason::LineTooLong => "line_too_long",
             Reason::UnknownShape => "unknown_shape",
             Reason::MissingColumn => "missing_column",
+            Reason::UnterminatedQuote => "unterminated_quote",
             Reason::ReadError => "read_error",
         }
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::InvalidUtf8,
         Reason::InvalidJson,
         Reason::TruncatedJson,
@@ -112,6 +115,7 @@ impl Reason {
         Reason::LineTooLong,
         Reason::UnknownShape,
         Reason::MissingColumn,
+        Reason::UnterminatedQuote,
         Reason::ReadError,
     ];
 }

@@ -28,6 +28,10 @@ pub const DEAD_LETTER_PREFIX_BYTES: usize = 4096;
 
 const STAGE: &str = "ingest";
 
+/// Default of [`Options::csv_max_record_lines`]: a post of 280 characters
+/// cannot span more lines than that, so this only ever cuts a stray quote.
+pub const DEFAULT_CSV_MAX_RECORD_LINES: usize = 1000;
+
 /// Reader options.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -42,6 +46,9 @@ pub struct Options {
     pub max_line_bytes: usize,
     /// Whole-file JSON documents larger than this are dead-lettered.
     pub max_document_bytes: usize,
+    /// Most physical lines one CSV record may span; a quoted field still
+    /// open after them (or after `max_line_bytes`) is `unterminated_quote`.
+    pub csv_max_record_lines: usize,
 }
 
 impl Default for Options {
@@ -52,6 +59,7 @@ impl Default for Options {
             csv: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            csv_max_record_lines: DEFAULT_CSV_MAX_RECORD_LINES,
         }
     }
 }
@@ -202,10 +210,9 @@ enum Current {
         first: bool,
     },
     Csv {
-        rdr: Box<csv::Reader<Box<dyn Read + Send>>>,
+        split: Box<CsvSplit>,
         cols: Columns,
         rec: ByteRecord,
-        delimiter: u8,
     },
 }
 
@@ -425,7 +432,7 @@ impl Reader {
         let line = match &self.current {
             Some(Current::Lines { lines, .. }) => lines.line,
             Some(Current::Doc { line, .. }) => *line,
-            Some(Current::Csv { rdr, .. }) => rdr.position().line(),
+            Some(Current::Csv { split, .. }) => split.lines.line,
             None => 0,
         };
         Progress {
@@ -688,27 +695,49 @@ impl Reader {
             None if tsv => b'\t',
             None => b',',
         };
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .delimiter(delimiter)
-            .buffer_capacity(256 << 10)
-            .from_reader(dec);
-        let header = match rdr.byte_headers() {
-            Ok(h) => h.clone(),
-            Err(e) => {
-                self.dead(Reason::ReadError, format!("csv header: {e}"), 1, b"");
-                self.end_current(top);
-                return;
+        let mut split = Box::new(CsvSplit {
+            lines: LineReader::new(
+                Box::new(BufReader::with_capacity(256 << 10, dec)),
+                self.opts.max_line_bytes,
+            ),
+            ahead: VecDeque::new(),
+            error: None,
+            delimiter,
+            max_bytes: self.opts.max_line_bytes,
+            max_lines: self.opts.csv_max_record_lines.max(1),
+        });
+        let mut header = ByteRecord::new();
+        let bad = loop {
+            match split.next() {
+                CsvRecord::Record { bytes, .. } => {
+                    match parse_csv_record(&bytes, delimiter, &mut header) {
+                        Ok(true) => break None,
+                        // Blank lines before the header.
+                        Ok(false) => continue,
+                        Err(e) => break Some(format!("csv header: {e}")),
+                    }
+                }
+                CsvRecord::Eof => break Some("csv: no header row".to_owned()),
+                CsvRecord::Err(e, _) => break Some(format!("csv header: {e}")),
+                CsvRecord::TooLong { len, .. } => break Some(format!("csv header of {len} bytes")),
+                CsvRecord::Unterminated { lines, .. } => {
+                    break Some(format!(
+                        "csv header: quoted field still open after {lines} lines"
+                    ));
+                }
             }
         };
+        if let Some(msg) = bad {
+            self.dead(Reason::ReadError, msg, 1, b"");
+            self.end_current(top);
+            return;
+        }
         match Columns::resolve(&header, self.opts.csv.as_ref()) {
             Ok(cols) => {
                 self.current = Some(Current::Csv {
-                    rdr: Box::new(rdr),
+                    split,
                     cols,
                     rec: ByteRecord::new(),
-                    delimiter,
                 });
                 self.current_top = top;
             }
@@ -782,40 +811,60 @@ impl Reader {
                 first,
             } => self.step_doc(buf, pos, line, first),
             Current::Csv {
-                mut rdr,
+                mut split,
                 cols,
                 mut rec,
-                delimiter,
-            } => match rdr.read_byte_record(&mut rec) {
-                Ok(false) => self.end_current(self.current_top),
-                Ok(true) => {
-                    let n = rec.position().map_or(0, |p| p.line());
-                    if rec.as_slice().len() > self.opts.max_line_bytes {
-                        let raw = row_bytes(&rec, delimiter);
-                        let keep = &raw[..raw.len().min(DEAD_LETTER_PREFIX_BYTES)];
-                        self.dead(Reason::LineTooLong, "csv row too long", n, keep);
-                    } else {
-                        self.scratch.push(cols.row(&rec));
-                        let raw = if matches!(self.scratch[0], Parsed::Rejected(_)) {
-                            row_bytes(&rec, delimiter)
-                        } else {
-                            Vec::new()
-                        };
-                        self.emit(n, &raw);
+            } => {
+                match split.next() {
+                    CsvRecord::Eof => {
+                        self.end_current(self.current_top);
+                        return;
                     }
-                    self.current = Some(Current::Csv {
-                        rdr,
-                        cols,
-                        rec,
-                        delimiter,
-                    });
+                    CsvRecord::Err(e, n) => {
+                        self.dead(Reason::ReadError, format!("csv: {e}"), n, b"");
+                        self.end_current(self.current_top);
+                        return;
+                    }
+                    CsvRecord::TooLong { line, len, prefix } => self.dead(
+                        Reason::LineTooLong,
+                        format!(
+                            "csv line of {len} bytes exceeds {} (kept the first {})",
+                            self.opts.max_line_bytes,
+                            prefix.len()
+                        ),
+                        line,
+                        &prefix,
+                    ),
+                    CsvRecord::Unterminated { line, first, lines } => self.dead(
+                        Reason::UnterminatedQuote,
+                        format!(
+                            "quoted field still open after {lines} line(s); the lines after this one are read as records of their own"
+                        ),
+                        line,
+                        &first,
+                    ),
+                    CsvRecord::Record { line, bytes } => {
+                        match parse_csv_record(&bytes, split.delimiter, &mut rec) {
+                            Ok(false) => {}
+                            Ok(true) if bytes.len() > self.opts.max_line_bytes => {
+                                let keep = &bytes[..bytes.len().min(DEAD_LETTER_PREFIX_BYTES)];
+                                self.dead(Reason::LineTooLong, "csv row too long", line, keep);
+                            }
+                            Ok(true) => {
+                                self.scratch.push(cols.row(&rec));
+                                let raw = if matches!(self.scratch[0], Parsed::Rejected(_)) {
+                                    bytes
+                                } else {
+                                    Vec::new()
+                                };
+                                self.emit(line, &raw);
+                            }
+                            Err(e) => self.dead(Reason::ReadError, format!("csv: {e}"), line, &bytes),
+                        }
+                    }
                 }
-                Err(e) => {
-                    let n = e.position().map_or(rdr.position().line(), |p| p.line());
-                    self.dead(Reason::ReadError, format!("csv: {e}"), n, b"");
-                    self.end_current(self.current_top);
-                }
-            },
+                self.current = Some(Current::Csv { split, cols, rec });
+            }
         }
     }
 
@@ -931,6 +980,158 @@ impl Iterator for Reader {
                     self.open_next(input);
                 }
             }
+        }
+    }
+}
+
+/// One CSV record parsed on its own.
+fn parse_csv_record(bytes: &[u8], delimiter: u8, rec: &mut ByteRecord) -> csv::Result<bool> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(bytes.len().clamp(64, 64 << 10))
+        .from_reader(bytes)
+        .read_byte_record(rec)
+}
+
+/// Whether a CSV quoted field is still open at the end of `line`, given
+/// whether one was open at its start; quoting rules as the `csv` crate reads
+/// them (a quote opens a field only as its first byte, `""` is a quote).
+fn quote_open_after(line: &[u8], delimiter: u8, mut open: bool) -> bool {
+    let mut field_start = !open;
+    let mut i = 0;
+    while i < line.len() {
+        let c = line[i];
+        if open {
+            if c == b'"' {
+                if line.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                open = false;
+            }
+            field_start = false;
+        } else if c == delimiter {
+            field_start = true;
+        } else {
+            open = c == b'"' && field_start;
+            field_start = false;
+        }
+        i += 1;
+    }
+    open
+}
+
+enum CsvLine {
+    Ok(u64, Vec<u8>),
+    TooLong(u64, u64, Vec<u8>),
+}
+
+enum CsvRecord {
+    /// A whole record, its physical lines joined by `\n`.
+    Record {
+        line: u64,
+        bytes: Vec<u8>,
+    },
+    TooLong {
+        line: u64,
+        len: u64,
+        prefix: Vec<u8>,
+    },
+    /// A quoted field that did not close within the bounds: its first line.
+    Unterminated {
+        line: u64,
+        first: Vec<u8>,
+        lines: usize,
+    },
+    Err(io::Error, u64),
+    Eof,
+}
+
+/// Cuts CSV input into records along physical lines. A quoted field may
+/// span lines, but only `max_lines` of them and `max_bytes` in all: one stray
+/// quote then costs one dead-lettered line instead of swallowing (and
+/// buffering) the rest of the file, and the lines read ahead are read again
+/// as records of their own.
+struct CsvSplit {
+    lines: LineReader<BoxRead>,
+    ahead: VecDeque<CsvLine>,
+    /// A read error met while reading ahead, reported after `ahead` drains.
+    error: Option<io::Error>,
+    delimiter: u8,
+    max_bytes: usize,
+    max_lines: usize,
+}
+
+impl CsvSplit {
+    fn physical(&mut self) -> io::Result<Option<CsvLine>> {
+        if let Some(l) = self.ahead.pop_front() {
+            return Ok(Some(l));
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(match self.lines.next_line() {
+            Line::Ok => Some(CsvLine::Ok(
+                self.lines.line,
+                std::mem::take(&mut self.lines.buf),
+            )),
+            Line::TooLong(len) => Some(CsvLine::TooLong(
+                self.lines.line,
+                len,
+                std::mem::take(&mut self.lines.buf),
+            )),
+            Line::Eof => None,
+            Line::Err(e) => return Err(e),
+        })
+    }
+
+    fn next(&mut self) -> CsvRecord {
+        let (line, mut bytes) = match self.physical() {
+            Ok(None) => return CsvRecord::Eof,
+            Err(e) => return CsvRecord::Err(e, self.lines.line + 1),
+            Ok(Some(CsvLine::TooLong(line, len, prefix))) => {
+                return CsvRecord::TooLong { line, len, prefix };
+            }
+            Ok(Some(CsvLine::Ok(n, b))) => (n, b),
+        };
+        if !quote_open_after(&bytes, self.delimiter, false) {
+            return CsvRecord::Record { line, bytes };
+        }
+        let first_len = bytes.len();
+        let mut read: Vec<CsvLine> = Vec::new();
+        while read.len() + 1 < self.max_lines && bytes.len() <= self.max_bytes {
+            match self.physical() {
+                Ok(Some(CsvLine::Ok(n, b))) => {
+                    let open = quote_open_after(&b, self.delimiter, true);
+                    bytes.push(b'\n');
+                    bytes.extend_from_slice(&b);
+                    read.push(CsvLine::Ok(n, b));
+                    if !open {
+                        return CsvRecord::Record { line, bytes };
+                    }
+                }
+                Ok(Some(long)) => {
+                    read.push(long);
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+        let lines = read.len() + 1;
+        for l in read.into_iter().rev() {
+            self.ahead.push_front(l);
+        }
+        bytes.truncate(first_len);
+        CsvRecord::Unterminated {
+            line,
+            first: bytes,
+            lines,
         }
     }
 }

@@ -93,3 +93,67 @@ fn explicit_mapping_and_missing_columns() {
     assert_eq!(t.dead.len(), 1);
     assert_eq!(t.dead[0].reason, "missing_column");
 }
+
+fn csv_file(name: &str, rows: &[String]) -> std::path::PathBuf {
+    let d = common::temp_dir(name);
+    let p = d.join("t.csv");
+    std::fs::write(&p, rows.join("\n") + "\n").unwrap();
+    p
+}
+
+#[test]
+fn a_stray_quote_costs_one_row_not_the_rest_of_the_file() {
+    let mut rows = vec!["tweet_id,text,tweet_created".to_owned()];
+    rows.push(r#"1,"never closed,2015-02-24 11:35:52 -0800"#.to_owned());
+    for i in 2..=1_500 {
+        rows.push(format!("{i},row {i},2015-02-24 11:35:52 -0800"));
+    }
+    // Quoting the csv crate accepts: a multi-line field, a doubled quote, a
+    // quote inside an unquoted field.
+    rows.push("1501,\"two\nlines \"\"quoted\"\"\",2015-02-24 11:35:52 -0800".to_owned());
+    rows.push(r#"1502,a 5" screen,2015-02-24 11:35:52 -0800"#.to_owned());
+    rows.push(r#"1503,"ends open"#.to_owned());
+    let t = read_path(&csv_file("stray-quote", &rows), Options::default());
+    let reasons: Vec<(&str, u64)> = t
+        .dead
+        .iter()
+        .map(|d| (d.reason.as_str(), d.offset))
+        .collect();
+    // The open quote on line 2 and the one on the last line (open at the end of the file).
+    assert_eq!(
+        reasons,
+        [("unterminated_quote", 2), ("unterminated_quote", 1505)]
+    );
+    assert_eq!(t.dead[0].raw, rows[1]);
+    assert_eq!(t.posts.len(), 1_501);
+    assert_eq!(t.posts[0].id, "2");
+    assert_eq!(t.posts[1_499].text, "two\nlines \"quoted\"");
+    assert_eq!(t.posts[1_500].text, "a 5\" screen");
+}
+
+#[test]
+fn a_quoted_field_may_span_lines_up_to_the_bound() {
+    let body: Vec<String> = (0..5).map(|i| format!("line {i}")).collect();
+    let rows = vec![
+        "tweet_id,text,tweet_created".to_owned(),
+        format!("1,\"{}\",2015-02-24 11:35:52 -0800", body.join("\n")),
+        "2,after,2015-02-24 11:35:52 -0800".to_owned(),
+    ];
+    let p = csv_file("span", &rows);
+    let t = read_path(&p, Options::default());
+    assert!(t.dead.is_empty(), "{:?}", t.dead);
+    assert_eq!(t.posts[0].text, body.join("\n"));
+    // With a bound of 3 lines the same field is cut, and every line after
+    // the first is read again as a row of its own: `line 1`..`line 4"…` are
+    // not rows with three columns, the last one is.
+    let t = read_path(
+        &p,
+        Options {
+            csv_max_record_lines: 3,
+            ..Options::default()
+        },
+    );
+    assert_eq!(t.dead[0].reason, "unterminated_quote");
+    assert_eq!(t.dead[0].offset, 2);
+    assert_eq!(t.posts.last().map(|p| p.id.as_str()), Some("2"));
+}
