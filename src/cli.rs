@@ -96,10 +96,59 @@ pub struct RunArgs {
     /// Records per batch between stages.
     #[arg(long, env = "CANARY_BATCH_SIZE", default_value_t = 512)]
     pub batch_size: usize,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// At the end, wait at most this many seconds for `[[sink]]` deliveries
     /// (queued alerts still undelivered then are dropped and counted).
     #[arg(long, env = "CANARY_SINK_DRAIN", default_value_t = 10.0)]
     pub sink_drain: f64,
+}
+
+/// CSV column mapping: each flag overrides the same key of `[input.csv]`.
+#[derive(Debug, Args, Default)]
+pub struct CsvArgs {
+    /// CSV column of the post id (default: tweet_id, id_str or id).
+    #[arg(long, env = "CANARY_CSV_ID", value_name = "COLUMN")]
+    pub csv_id: Option<String>,
+    /// CSV column of the text (default: text, full_text, body or tweet).
+    #[arg(long, env = "CANARY_CSV_TEXT", value_name = "COLUMN")]
+    pub csv_text: Option<String>,
+    /// CSV column of the creation time (default: tweet_created, created_at, …).
+    #[arg(long, env = "CANARY_CSV_TIME", value_name = "COLUMN")]
+    pub csv_time: Option<String>,
+    /// How the CSV time is written: auto, twitter, rfc3339, epoch-seconds, epoch-millis.
+    #[arg(long, env = "CANARY_CSV_TIME_FORMAT", value_name = "FORMAT")]
+    pub csv_time_format: Option<String>,
+    /// CSV column of the author handle.
+    #[arg(long, env = "CANARY_CSV_HANDLE", value_name = "COLUMN")]
+    pub csv_handle: Option<String>,
+    /// CSV column of the language tag.
+    #[arg(long, env = "CANARY_CSV_LANG", value_name = "COLUMN")]
+    pub csv_lang: Option<String>,
+    /// CSV column naming the brand a row is about; the row counts for the watch of that name.
+    #[arg(long, env = "CANARY_CSV_BRAND", value_name = "COLUMN")]
+    pub csv_brand: Option<String>,
+    /// CSV field delimiter: one ASCII character, or `tab`.
+    #[arg(long, env = "CANARY_CSV_DELIMITER", value_name = "CHAR")]
+    pub csv_delimiter: Option<String>,
+}
+
+impl CsvArgs {
+    /// The flags as a `[input.csv]` overlay, `None` when none is given.
+    pub fn as_config(&self) -> Option<crate::config::CsvConfig> {
+        let c = crate::config::CsvConfig {
+            id: self.csv_id.clone(),
+            text: self.csv_text.clone(),
+            time: self.csv_time.clone(),
+            time_format: self.csv_time_format.clone(),
+            handle: self.csv_handle.clone(),
+            lang: self.csv_lang.clone(),
+            brand: self.csv_brand.clone(),
+            delimiter: self.csv_delimiter.clone(),
+            html_unescape: None,
+        };
+        (c != crate::config::CsvConfig::default()).then_some(c)
+    }
 }
 
 /// `canary score`.

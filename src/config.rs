@@ -39,6 +39,9 @@ pub struct Config {
     /// Alert explanations.
     #[serde(default)]
     pub explain: ExplainConfig,
+    /// Reading inputs (`[input.csv]`: a CSV column mapping).
+    #[serde(default, skip_serializing_if = "InputConfig::is_default")]
+    pub input: InputConfig,
     /// Alert delivery: Slack, PagerDuty, webhooks.
     #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkConfig>,
@@ -46,6 +49,119 @@ pub struct Config {
     #[cfg(feature = "kafka")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<canary_kafka::KafkaConfig>,
+}
+
+/// `[input]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Which CSV columns hold what; `--csv-*` flags override each key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvConfig>,
+}
+
+impl InputConfig {
+    fn is_default(&self) -> bool {
+        self == &InputConfig::default()
+    }
+}
+
+/// `[input.csv]`: column names as in the header row (any case). Keys left
+/// out fall back to the usual names (`tweet_id`/`id_str`/`id`,
+/// `text`/`full_text`/…, `tweet_created`/`created_at`/…).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// Column of the post id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Column of the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Column of the creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// `auto`, `twitter`, `rfc3339`, `epoch-seconds` or `epoch-millis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_format: Option<String>,
+    /// Column of the author handle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// Column of the platform's language tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// Column naming the brand a row is about: the row counts for the watch
+    /// of that name (compared on letters and digits, any case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    /// One-byte field delimiter (`","`, `";"`, `"\t"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// Undo `&amp;`/`&lt;`/`&gt;` in the text (default true: exports of API
+    /// text keep the API's escaping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_unescape: Option<bool>,
+}
+
+impl CsvConfig {
+    /// `self` with every key `over` sets replaced.
+    pub fn overlay(mut self, over: &CsvConfig) -> CsvConfig {
+        macro_rules! take {
+            ($($f:ident),*) => {$(if over.$f.is_some() { self.$f = over.$f.clone(); })*};
+        }
+        take!(
+            id,
+            text,
+            time,
+            time_format,
+            handle,
+            lang,
+            brand,
+            delimiter,
+            html_unescape
+        );
+        self
+    }
+
+    /// The ingest mapping; the error names the key and what is wrong.
+    pub fn mapping(&self) -> std::result::Result<canary_ingest::CsvMapping, (String, String)> {
+        use canary_ingest::TimeFormat;
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut m = canary_ingest::CsvMapping::new(&s(&self.id), &s(&self.text), &s(&self.time));
+        m.time_format = match self.time_format.as_deref().unwrap_or("auto") {
+            "auto" => TimeFormat::Auto,
+            "twitter" => TimeFormat::Twitter,
+            "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
+            "epoch-seconds" | "epoch-s" => TimeFormat::EpochSeconds,
+            "epoch-millis" | "epoch-ms" => TimeFormat::EpochMillis,
+            other => {
+                return Err((
+                    "input.csv.time_format".into(),
+                    format!(
+                        "unknown time format {other:?} (auto, twitter, rfc3339, epoch-seconds, epoch-millis)"
+                    ),
+                ));
+            }
+        };
+        m.delimiter = match self.delimiter.as_deref() {
+            None => b',',
+            Some("\\t" | "tab") => b'\t',
+            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" => d.as_bytes()[0],
+            Some(d) => {
+                return Err((
+                    "input.csv.delimiter".into(),
+                    format!(
+                        "delimiter {d:?} must be one ASCII character other than a quote or newline"
+                    ),
+                ));
+            }
+        };
+        m.handle = self.handle.clone();
+        m.lang = self.lang.clone();
+        m.brand = self.brand.clone();
+        m.html_unescape = self.html_unescape.unwrap_or(true);
+        Ok(m)
+    }
 }
 
 /// A config error that names the file, line and key.
@@ -87,9 +203,14 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// Finds the line where dotted `key` (e.g. `alert.floor`, `watch.2.match`) is set.
 fn locate(text: &str, key: &str) -> Option<usize> {
     let parts: Vec<&str> = key.split('.').collect();
+    // `input.csv.id` is key `id` of table `[input.csv]`; `watch.2.match` is
+    // key `match` of the second `[[watch]]`.
     let (table, field) = match parts.as_slice() {
         [field] => (None, *field),
         [table, field] => (Some((*table, None)), *field),
+        [_, sub, field] if sub.parse::<usize>().is_err() => {
+            (Some((&key[..key.len() - field.len() - 1], None)), *field)
+        }
         [table, idx, field] => (Some((*table, idx.parse::<usize>().ok())), *field),
         _ => return None,
     };
@@ -171,6 +292,9 @@ impl Config {
             return Err(("sentiment.languages".into(), e.to_string()));
         }
         self.aggregate().validate()?;
+        if let Some(c) = &self.input.csv {
+            c.mapping()?;
+        }
         // Secrets are read here too, so a missing variable stops the run before any input is read.
         self.resolve_sinks().map(|_| ())
     }

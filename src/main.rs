@@ -134,9 +134,21 @@ fn run(args: &RunArgs) -> Result<()> {
             return Err(usage(anyhow!("input {input:?} does not exist")));
         }
     }
+    let csv = match (&cfg.input.csv, args.csv.as_config()) {
+        (None, None) => None,
+        (Some(c), None) => Some(c.clone()),
+        (base, Some(flags)) => Some(base.clone().unwrap_or_default().overlay(&flags)),
+    };
+    let csv = csv.map(|c| c.mapping()).transpose().map_err(|(key, msg)| {
+        usage(anyhow!(
+            "{}: {msg}",
+            key.replace("input.csv.", "--csv-").replace('_', "-")
+        ))
+    })?;
     let ingest = canary_ingest::Options {
         format: parse_format(&args.format)?,
         assume_time: parse_time("--assume-time", &args.assume_time)?,
+        csv,
         ..Default::default()
     };
     let alerts: Box<dyn Write + Send> = match &args.alerts_out {

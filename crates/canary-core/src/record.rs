@@ -39,6 +39,10 @@ pub struct Post {
     /// Hashtags without `#`, as the platform's entities list them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hashtags: Vec<String>,
+    /// A brand the source itself attributes the post to (a CSV export's brand
+    /// column): normalize counts the post for the watch of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
     /// Whether the post is a retweet (its text is the retweeted status' text).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retweet: bool,
@@ -66,6 +70,7 @@ impl Post {
             lang_hint: None,
             mentions: Vec::new(),
             hashtags: Vec::new(),
+            brand: None,
             retweet: false,
             watches: Vec::new(),
             lang: None,

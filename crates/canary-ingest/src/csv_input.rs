@@ -7,7 +7,9 @@ use crate::parse::{Parsed, Reason, Rejection, unescape_html};
 use crate::timefmt::TimeFormat;
 
 /// Which CSV columns hold a post's fields, by header name (matched ignoring
-/// ASCII case). `None` for `handle`/`lang` means no such column.
+/// ASCII case). An empty `id`, `text` or `time` and a `None` `handle` or
+/// `lang` mean the usual names (`DEFAULT_*_COLUMNS`); `brand` is used only
+/// when named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvMapping {
     /// Column of the post id (kept as text, never through a float).
@@ -22,6 +24,9 @@ pub struct CsvMapping {
     pub handle: Option<String>,
     /// Column of the platform's language tag, if any.
     pub lang: Option<String>,
+    /// Column naming the brand a row is about, if any (the 2015 airline
+    /// export's `airline`): the post counts for the watch of that name.
+    pub brand: Option<String>,
     /// Field delimiter (`b','`; `b'\t'` for TSV).
     pub delimiter: u8,
     /// Whether to undo the API's `&amp;`/`&lt;`/`&gt;` escaping of the text
@@ -39,6 +44,7 @@ impl CsvMapping {
             time_format: TimeFormat::Auto,
             handle: None,
             lang: None,
+            brand: None,
             delimiter: b',',
             html_unescape: true,
         }
@@ -79,6 +85,7 @@ pub(crate) struct Columns {
     time: usize,
     handle: Option<usize>,
     lang: Option<usize>,
+    brand: Option<usize>,
     time_format: TimeFormat,
     html_unescape: bool,
 }
@@ -90,6 +97,15 @@ fn find(header: &ByteRecord, names: &[&str]) -> Option<usize> {
             h.trim_ascii().eq_ignore_ascii_case(n.as_bytes())
         })
     })
+}
+
+/// `name`, or the usual names when it is empty.
+fn or_usual<'a>(name: &'a str, usual: &[&'a str]) -> Vec<&'a str> {
+    if name.is_empty() {
+        usual.to_vec()
+    } else {
+        vec![name]
+    }
 }
 
 impl Columns {
@@ -104,15 +120,19 @@ impl Columns {
         };
         match mapping {
             Some(m) => Ok(Columns {
-                id: need(&[&m.id], "id")?,
-                text: need(&[&m.text], "text")?,
-                time: need(&[&m.time], "time")?,
+                id: need(or_usual(&m.id, DEFAULT_ID_COLUMNS).as_slice(), "id")?,
+                text: need(or_usual(&m.text, DEFAULT_TEXT_COLUMNS).as_slice(), "text")?,
+                time: need(or_usual(&m.time, DEFAULT_TIME_COLUMNS).as_slice(), "time")?,
                 handle: match &m.handle {
                     Some(h) => Some(need(&[h], "handle")?),
-                    None => None,
+                    None => find(header, DEFAULT_HANDLE_COLUMNS),
                 },
                 lang: match &m.lang {
                     Some(l) => Some(need(&[l], "lang")?),
+                    None => find(header, DEFAULT_LANG_COLUMNS),
+                },
+                brand: match &m.brand {
+                    Some(b) => Some(need(&[b], "brand")?),
                     None => None,
                 },
                 time_format: m.time_format,
@@ -124,6 +144,8 @@ impl Columns {
                 time: need(DEFAULT_TIME_COLUMNS, "time")?,
                 handle: find(header, DEFAULT_HANDLE_COLUMNS),
                 lang: find(header, DEFAULT_LANG_COLUMNS),
+                // A brand column changes what is counted: only when asked for.
+                brand: None,
                 time_format: TimeFormat::Auto,
                 html_unescape: true,
             }),
@@ -192,6 +214,7 @@ impl Columns {
         };
         p.author = opt(self.handle)?;
         p.lang_hint = opt(self.lang)?;
+        p.brand = opt(self.brand)?;
         Ok(p)
     }
 }

@@ -149,6 +149,9 @@ impl Rejection {
 }
 
 /// One outcome of parsing: a record, or a rejection.
+// Nearly every outcome is a post: boxing it to shrink the rare rejection
+// would cost an allocation per post.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     /// A post, deletion or notice.

@@ -196,6 +196,19 @@ impl Normalizer {
     }
 }
 
+/// Watch name and brand compared on letters and digits, ignoring case:
+/// `usairways` is the brand `US Airways`.
+fn same_brand(watch: &str, brand: &str) -> bool {
+    let key = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let b = key(brand);
+    !b.is_empty() && key(watch) == b
+}
+
 impl PostStage for Normalizer {
     const NAME: &'static str = "normalize";
 
@@ -203,6 +216,12 @@ impl PostStage for Normalizer {
         self.hits.fill(false);
         self.matcher
             .matches(post, &mut self.scratch, &mut self.hits);
+        // A brand the source names (a CSV brand column) counts like a match.
+        if let Some(b) = &post.brand
+            && let Some(i) = self.matcher.names.iter().position(|n| same_brand(n, b))
+        {
+            self.hits[i] = true;
+        }
         post.watches.clear();
         for (i, hit) in self.hits.iter().enumerate() {
             if *hit {
@@ -265,6 +284,27 @@ mod tests {
         p.mentions = vec!["acmehelp".into()];
         assert_eq!(n.process(&mut p), Verdict::Keep);
         assert_eq!(p.watches, vec!["acme"]);
+    }
+
+    #[test]
+    fn a_brand_named_by_the_source_counts_for_its_watch() {
+        let mut n = Normalizer::new(&[
+            watch("usairways", &["@usairways"]),
+            watch("united", &["@united"]),
+        ])
+        .unwrap();
+        let mut p = Post::new("1", 0, "no handle in this text");
+        p.brand = Some("US Airways".into());
+        assert_eq!(n.process(&mut p), Verdict::Keep);
+        assert_eq!(p.watches, vec!["usairways"]);
+        // The text still matches on its own; an unknown brand adds nothing.
+        let mut p = Post::new("2", 0, "@united lost my bag");
+        p.brand = Some("Virgin America".into());
+        assert_eq!(n.process(&mut p), Verdict::Keep);
+        assert_eq!(p.watches, vec!["united"]);
+        let mut p = Post::new("3", 0, "nothing");
+        p.brand = Some(" ".into());
+        assert_eq!(n.process(&mut p), Verdict::Drop("unwatched"));
     }
 
     #[test]
