@@ -9,8 +9,9 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use canary_core::{DeadLetter, IngestRecord};
 use csv::ByteRecord;
@@ -183,6 +184,12 @@ enum Input {
     },
     File {
         path: PathBuf,
+        size: Option<u64>,
+    },
+    /// The next member of a compressed tar, read on a thread of its own.
+    TarStream {
+        archive: Arc<str>,
+        rx: Arc<Mutex<Receiver<TarMsg>>>,
         size: Option<u64>,
     },
     Member {
@@ -518,17 +525,11 @@ impl Reader {
                     self.open_tar(path, size);
                     return;
                 }
-                if [".tar.gz", ".tgz", ".tar.bz2", ".tar.zst"]
+                if [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst"]
                     .iter()
                     .any(|e| lower_name(&name).ends_with(e))
                 {
-                    self.dead(
-                        Reason::ReadError,
-                        "compressed tar archives are not read; unpack it or use a plain .tar",
-                        0,
-                        b"",
-                    );
-                    self.finish_input(size);
+                    self.open_tar_stream(path, size);
                     return;
                 }
                 match File::open(&path) {
@@ -543,6 +544,38 @@ impl Reader {
                         self.dead(Reason::ReadError, e.to_string(), 0, b"");
                         self.finish_input(size);
                     }
+                }
+            }
+            Input::TarStream { archive, rx, size } => {
+                let msg = rx
+                    .lock()
+                    .map_or(TarMsg::Done, |r| r.recv().unwrap_or(TarMsg::Done));
+                match msg {
+                    TarMsg::Start(name) => {
+                        let full = format!("{archive}!{name}");
+                        self.source = Arc::from(full.as_str());
+                        self.current_size = size;
+                        self.queue.push_front(Input::TarStream {
+                            archive,
+                            rx: rx.clone(),
+                            size,
+                        });
+                        let member = TarMember {
+                            rx,
+                            buf: Vec::new(),
+                            pos: 0,
+                            done: false,
+                        };
+                        self.start(&name, Box::new(member), false);
+                    }
+                    TarMsg::Error(e) => {
+                        self.source = archive;
+                        self.dead(Reason::ReadError, format!("tar: {e}"), 0, b"");
+                        self.finish_input(size);
+                    }
+                    // A member's data or end is drained by its reader; the
+                    // archive ends when the thread does.
+                    TarMsg::Data(_) | TarMsg::End | TarMsg::Done => self.finish_input(size),
                 }
             }
             Input::Member {
@@ -612,6 +645,33 @@ impl Reader {
                 }
             }
             Ok(_) => self.finish_input(size),
+            Err(e) => {
+                self.dead(Reason::ReadError, format!("tar: {e}"), 0, b"");
+                self.finish_input(size);
+            }
+        }
+    }
+
+    /// A compressed tar cannot be indexed without reading it whole, so its
+    /// members are read in stored order (unlike a plain tar's, sorted by
+    /// name), streamed from a thread through a small bounded channel.
+    fn open_tar_stream(&mut self, path: PathBuf, size: Option<u64>) {
+        let archive: Arc<str> = Arc::from(path.display().to_string().as_str());
+        let (tx, rx) = sync_channel(4);
+        let count = self.counter.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tar".into())
+            .spawn(move || {
+                if let Err(e) = stream_tar(&path, count, &tx) {
+                    let _ = tx.send(TarMsg::Error(e.to_string()));
+                }
+            });
+        match spawned {
+            Ok(_) => self.queue.push_front(Input::TarStream {
+                archive,
+                rx: Arc::new(Mutex::new(rx)),
+                size,
+            }),
             Err(e) => {
                 self.dead(Reason::ReadError, format!("tar: {e}"), 0, b"");
                 self.finish_input(size);
@@ -979,6 +1039,116 @@ impl Iterator for Reader {
                     let input = self.queue.pop_front()?;
                     self.open_next(input);
                 }
+            }
+        }
+    }
+}
+
+enum TarMsg {
+    Start(String),
+    Data(Vec<u8>),
+    End,
+    Error(String),
+    Done,
+}
+
+/// Reads a compressed tar in stored order and sends each file member's
+/// bytes in chunks; stops early when the reader is gone.
+fn stream_tar(path: &Path, count: Arc<AtomicU64>, tx: &SyncSender<TarMsg>) -> io::Result<()> {
+    let file = BufReader::with_capacity(
+        256 << 10,
+        Counting {
+            inner: File::open(path)?,
+            count,
+        },
+    );
+    let name = lower_name(&path.display().to_string());
+    let dec: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+        Box::new(flate2::bufread::MultiGzDecoder::new(file))
+    } else if name.ends_with(".bz2") || name.ends_with(".tbz2") {
+        Box::new(bzip2::bufread::MultiBzDecoder::new(file))
+    } else {
+        Box::new(zstd::stream::read::Decoder::with_buffer(file)?)
+    };
+    let mut ar = tar::Archive::new(dec);
+    for e in ar.entries()? {
+        let mut e = e?;
+        if !e.header().entry_type().is_file() {
+            continue;
+        }
+        let name = e.path()?.to_string_lossy().into_owned();
+        if name.rsplit('/').next().is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
+        if tx.send(TarMsg::Start(name)).is_err() {
+            return Ok(());
+        }
+        loop {
+            let mut chunk = vec![0u8; 256 << 10];
+            let n = e.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            if tx.send(TarMsg::Data(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+        if tx.send(TarMsg::End).is_err() {
+            return Ok(());
+        }
+    }
+    let _ = tx.send(TarMsg::Done);
+    Ok(())
+}
+
+/// One member of a streamed tar, as a `Read`.
+struct TarMember {
+    rx: Arc<Mutex<Receiver<TarMsg>>>,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl TarMember {
+    fn recv(&self) -> TarMsg {
+        self.rx
+            .lock()
+            .map_or(TarMsg::Done, |r| r.recv().unwrap_or(TarMsg::Done))
+    }
+}
+
+impl Read for TarMember {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() && !self.done {
+            match self.recv() {
+                TarMsg::Data(d) => {
+                    self.buf = d;
+                    self.pos = 0;
+                }
+                TarMsg::Error(e) => {
+                    self.done = true;
+                    return Err(io::Error::other(format!("tar: {e}")));
+                }
+                // `Start`/`Done` cannot come before `End`; treat them as the end.
+                TarMsg::End | TarMsg::Start(_) | TarMsg::Done => self.done = true,
+            }
+        }
+        let n = (self.buf.len() - self.pos).min(out.len());
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for TarMember {
+    /// A member left unread (a read error in it) is drained, so that the
+    /// next one starts at its own header.
+    fn drop(&mut self) {
+        while !self.done {
+            match self.recv() {
+                TarMsg::Data(_) => {}
+                _ => self.done = true,
             }
         }
     }

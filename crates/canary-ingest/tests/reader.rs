@@ -171,6 +171,68 @@ fn stream_grab_tar_members_are_read_in_time_order() {
 }
 
 #[test]
+fn compressed_tars_are_streamed_in_stored_order() {
+    let dir = temp_dir("tar-compressed");
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, id) in [
+        ("10/14/01.json.bz2", "3"),
+        ("10/13/59.json.bz2", "1"),
+        (".hidden.json", "0"),
+        ("10/14/00.json", "2"),
+    ] {
+        let plain = format!("{}\n", status_line(id, "x"));
+        let body = if name.ends_with(".bz2") {
+            bz2(plain.as_bytes())
+        } else {
+            plain.into_bytes()
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, body.as_slice()).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let zst = zstd::stream::encode_all(tar.as_slice(), 3).unwrap();
+    let mut ids = Vec::new();
+    for (name, bytes) in [
+        ("a.tar.gz", gz(&tar)),
+        ("a.tgz", gz(&tar)),
+        ("a.tar.bz2", bz2(&tar)),
+        ("a.tar.zst", zst),
+    ] {
+        let p = dir.join(name);
+        fs::write(&p, &bytes).unwrap();
+        let mut r = Reader::open_path(&p, Options::default()).unwrap();
+        let t = Tally::from_items(r.by_ref());
+        assert!(t.dead.is_empty(), "{name}: {:?}", t.dead);
+        ids.push(t.posts.iter().map(|p| p.id.clone()).collect::<Vec<_>>());
+        let pr = r.progress();
+        assert_eq!(pr.bytes_read, bytes.len() as u64, "{name}");
+        assert_eq!(pr.inputs_done, 1, "{name}");
+    }
+    assert!(ids.iter().all(|v| v == &["3", "1", "2"]), "{ids:?}");
+
+    // A cut-off archive: the members before the cut are read, the cut is a
+    // dead letter, and the next input is read as usual.
+    let cut = dir.join("cut.tar.gz");
+    let whole = gz(&tar);
+    fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    let next = dir.join("next.jsonl");
+    fs::write(&next, status_line("9", "y") + "\n").unwrap();
+    let r = Reader::open(
+        [cut.display().to_string(), next.display().to_string()],
+        Options::default(),
+    )
+    .unwrap();
+    let t = Tally::from_items(r);
+    assert_eq!(t.dead.len(), 1, "{:?}", t.dead);
+    assert_eq!(t.dead[0].reason, "read_error");
+    assert_eq!(t.posts.last().map(|p| p.id.as_str()), Some("9"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_17_mb_line_is_rejected_without_stopping() {
     let mut data = Vec::with_capacity(18 << 20);
     data.extend_from_slice(br#"{"text":""#);
