@@ -114,8 +114,13 @@ impl ProducerContext for DeliveryCtx {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
         if let Err((e, m)) = r {
-            warn!(error = %e, topic = m.topic(), "delivery failed");
-            self.failed.fetch_add(1, Ordering::Relaxed);
+            // One line per failing flush, not per record: a purge on the way
+            // out fails every queued record at once.
+            if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                warn!(error = %e, topic = m.topic(), "delivery failed");
+            } else {
+                debug!(error = %e, topic = m.topic(), "delivery failed");
+            }
         }
     }
 }
@@ -482,18 +487,18 @@ fn close<C: ConsumerContext>(consumer: BaseConsumer<C>, stopping: &Stopping, flo
         }
         Err(e) => warn!(error = %e, "closing the consumer"),
     }
-    if consumer.closed() {
-        drop(consumer);
-    } else {
+    if !consumer.closed() {
         warn!(
             assigned,
             waited_ms = limit.as_millis() as u64,
             "left without a clean group exit (broker unreachable or join pending); the group drops this member after session.timeout.ms"
         );
-        // Its callbacks run only inside our polls, which have ended; the
-        // process is about to exit.
-        std::mem::forget(consumer);
     }
+    // Not dropped: rdkafka's drop closes again, which either waits for the
+    // broker without a bound or, after a clean close, logs a spurious error.
+    // Its callbacks run only inside our polls, which have ended, and the
+    // process exits next.
+    std::mem::forget(consumer);
 }
 
 /// Runs `processor` over `input` until `stop` is set.
