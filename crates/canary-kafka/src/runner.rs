@@ -92,6 +92,9 @@ fn producer_config(brokers: &str, options: &BTreeMap<String, String>) -> ClientC
         // spent about half their CPU on request overhead. A stage flushes
         // after every batch anyway, so this adds at most 20 ms per hop.
         .set("linger.ms", "20")
+        // JSON compresses well; the broker then stores and serves a quarter
+        // of the bytes (tansu's CPU per status fell by more than half).
+        .set("compression.type", "lz4")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "500000")
         // A paused or restarting broker must not make outputs expire.
