@@ -8,7 +8,8 @@ use canary_kafka::{AggregateOptions, KafkaConfig, RawProducer, StageName, StageO
 use clap::Args;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Broker settings shared by `stage` and `replay`; each overrides the config's `[kafka]` table.
@@ -98,8 +99,12 @@ pub struct StageArgs {
     #[arg(long, env = "CANARY_METRICS_ADDR", default_value = "off")]
     pub metrics_addr: String,
     /// Most messages handled between two deliveries (and offset stores).
-    #[arg(long, env = "CANARY_BATCH_SIZE", default_value_t = 5000)]
+    #[arg(long, env = "CANARY_BATCH_SIZE", default_value_t = 20000)]
     pub batch_size: usize,
+    /// Seconds a stopping stage waits for the broker to acknowledge its last
+    /// outputs; past it the stage exits non-zero without storing their offsets.
+    #[arg(long, env = "CANARY_SHUTDOWN_TIMEOUT", default_value_t = 10.0)]
+    pub shutdown_timeout: f64,
     /// Ingest: input format (auto, v1, v2, activity-streams).
     #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
     pub format: String,
@@ -148,6 +153,10 @@ pub fn stage(args: &StageArgs) -> Result<()> {
     if args.checkpoint_interval <= 0.0 || !args.checkpoint_interval.is_finite() {
         return Err(usage(anyhow!("--checkpoint-interval must be positive")));
     }
+    if args.shutdown_timeout < 0.0 || !args.shutdown_timeout.is_finite() {
+        return Err(usage(anyhow!("--shutdown-timeout must be zero or more")));
+    }
+    let shutdown_timeout = Duration::from_secs_f64(args.shutdown_timeout);
     let spec = cfg.spec();
     let opts = StageOptions {
         brokers,
@@ -162,9 +171,11 @@ pub fn stage(args: &StageArgs) -> Result<()> {
             assume_time: parse_time("--assume-time", &args.assume_time)?,
         },
         max_batch: args.batch_size.max(1),
+        shutdown_timeout,
     };
     let (rt, metrics, server) = crate::io_runtime(&args.metrics_addr)?;
     let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
+    exit_if_stuck(&rt, &stop, shutdown_timeout);
     tracing::info!(stage = name.as_str(), brokers = %opts.brokers, "starting");
     let r = if name == StageName::Aggregate {
         let a = AggregateOptions {
@@ -182,6 +193,25 @@ pub fn stage(args: &StageArgs) -> Result<()> {
         s.stop();
     }
     r.with_context(|| format!("stage {}", name.as_str()))
+}
+
+/// The last resort behind the stage's own bounded waits (outputs, consumer
+/// close): a stop that has not finished long after its deadline ends the
+/// process, non-zero, rather than leave an orchestrator waiting on it.
+fn exit_if_stuck(rt: &tokio::runtime::Runtime, stop: &Arc<AtomicBool>, grace: Duration) {
+    let stop = stop.clone();
+    rt.spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let limit = grace + Duration::from_secs(10);
+        tokio::time::sleep(limit).await;
+        tracing::error!(
+            seconds = limit.as_secs_f64(),
+            "shutdown did not finish in time; exiting without it"
+        );
+        std::process::exit(1);
+    });
 }
 
 fn open_dump(p: &PathBuf) -> Result<Box<dyn BufRead>> {
@@ -221,12 +251,23 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     }
     let options = kafka.client_options(&extra);
     let topics = kafka.topics();
-    canary_kafka::ensure_topics(&brokers, &options, &topics, kafka.partitions)?;
-    let mut out = RawProducer::new(&brokers, &options, &topics)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Multi-threaded so the signal task runs while the replay blocks on the broker.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
+    match canary_kafka::ensure_topics(&brokers, &options, &topics, kafka.partitions, &stop) {
+        Err(canary_kafka::Error::Stopped) => return Ok(()),
+        r => r?,
+    }
+    let mut out = RawProducer::new(
+        &brokers,
+        &options,
+        &topics,
+        stop.clone(),
+        Duration::from_secs(10),
+    )?;
     let _guard = rt.enter();
     let popts = canary_ingest::ParseOptions::default();
     let mut parsed = Vec::new();

@@ -512,3 +512,210 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
         assert_eq!(body["stage"], "ingest");
     }
 }
+
+/// Sends SIGTERM to `child`, then waits (bounded) for it to exit: how long it
+/// took, and its exit status (None: still running at the limit, then killed).
+fn terminate(child: &mut Child, limit: Duration) -> (Duration, Option<std::process::ExitStatus>) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -TERM {}", child.id());
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return (t.elapsed(), Some(st));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (t.elapsed(), None)
+}
+
+/// Waits (bounded) until `log` holds `needle`.
+fn wait_log(log: &Path, needle: &str, limit: Duration) {
+    let t = Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            t.elapsed() < limit,
+            "{} has no {needle:?} after {limit:?}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A stage process logging at info level into `dir/<name>.log`.
+fn stage_process(brokers: &str, prefix: &str, stage: &str, dir: &Path, extra: &[&str]) -> Child {
+    let mut c = canary();
+    c.args([
+        "stage",
+        stage,
+        "--config",
+        DEMO_CONFIG,
+        "--brokers",
+        brokers,
+    ])
+    .args(["--topic-prefix", prefix, "--group-prefix", prefix])
+    .args(extra)
+    .env("CANARY_LOG", "info")
+    .stdout(Stdio::null())
+    .stderr(Stdio::from(
+        std::fs::File::create(dir.join(format!("{stage}.log"))).expect("log file"),
+    ));
+    if stage == "aggregate" {
+        c.arg("--state-dir").arg(dir.join("state"));
+    }
+    c.spawn().expect("start stage")
+}
+
+#[test]
+fn sigterm_during_the_group_join_exits_promptly() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let broker = Broker::start(&bin);
+    let dir = tmp("kafka-join-term");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let prefix = format!("t-join-{}.", std::process::id());
+    // The default session timeout: tansu holds the join for about 20 s, so
+    // the stop surely arrives while the join is pending.
+    let mut procs: Vec<(&str, Child)> = ["language", "aggregate"]
+        .into_iter()
+        .map(|s| (s, stage_process(&broker.addr, &prefix, s, &dir, &[])))
+        .collect();
+    for (s, _) in &procs {
+        wait_log(
+            &dir.join(format!("{s}.log")),
+            "consuming",
+            Duration::from_secs(30),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for (s, c) in &mut procs {
+        let log = std::fs::read_to_string(dir.join(format!("{s}.log"))).unwrap_or_default();
+        assert!(!log.contains(" assigned "), "{s} joined already:\n{log}");
+        let (took, st) = terminate(c, Duration::from_secs(10));
+        let st = st.unwrap_or_else(|| panic!("{s} ignored SIGTERM for {took:?} while joining"));
+        assert!(
+            took < Duration::from_secs(5),
+            "{s} took {took:?} to stop while joining"
+        );
+        assert!(
+            st.success(),
+            "{s} exited with {st} after SIGTERM while joining"
+        );
+    }
+}
+
+#[test]
+fn sigterm_without_a_reachable_broker_exits_promptly() {
+    // Nothing listens on the port: the stage is stuck creating its topics.
+    let dir = tmp("kafka-no-broker");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let brokers = format!("127.0.0.1:{port}");
+    let mut c = stage_process(&brokers, "t-none.", "normalize", &dir, &[]);
+    wait_log(
+        &dir.join("normalize.log"),
+        "starting",
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (took, st) = terminate(&mut c, Duration::from_secs(10));
+    let st = st.unwrap_or_else(|| panic!("ignored SIGTERM for {took:?} without a broker"));
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    assert!(st.success(), "exited with {st}: nothing was lost");
+}
+
+#[test]
+fn sigterm_after_the_broker_died_gives_up_on_outputs_in_bounded_time() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut broker = Broker::start(&bin);
+    let dir = tmp("kafka-dead-broker");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let prefix = format!("t-dead-{}.", std::process::id());
+    let extra = [
+        "--kafka-option",
+        "session.timeout.ms=10000",
+        "--shutdown-timeout",
+        "2",
+    ];
+    let mut procs: Vec<(&str, Child)> = STAGES
+        .into_iter()
+        .map(|s| (s, stage_process(&broker.addr, &prefix, s, &dir, &extra)))
+        .collect();
+    for s in STAGES {
+        wait_log(
+            &dir.join(format!("{s}.log")),
+            " assigned ",
+            Duration::from_secs(60),
+        );
+    }
+    // The demo four times over at full speed: the stages have a backlog
+    // (and outputs in flight) when the broker dies.
+    let input = dir.join("demo-x4.jsonl");
+    let mut text = Vec::new();
+    {
+        use std::io::Read;
+        let mut one = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(demo()).expect("demo"))
+            .read_to_end(&mut one)
+            .expect("gunzip");
+        for _ in 0..4 {
+            text.extend_from_slice(&one);
+        }
+    }
+    std::fs::write(&input, text).expect("write");
+    let st = canary()
+        .args([
+            "replay",
+            "--brokers",
+            &broker.addr,
+            "--topic-prefix",
+            &prefix,
+        ])
+        .args(["--kafka-option", "session.timeout.ms=10000"])
+        .arg(&input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("replay");
+    assert!(st.success());
+    broker.child.kill().expect("SIGKILL the broker");
+    broker.child.wait().expect("reap");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut gave_up = Vec::new();
+    for (s, c) in &mut procs {
+        let (took, st) = terminate(c, Duration::from_secs(30));
+        let st = st.unwrap_or_else(|| panic!("{s} still running {took:?} after SIGTERM"));
+        // 2 s for outputs, at most 2 s for the consumer's close, some slack.
+        assert!(
+            took < Duration::from_secs(12),
+            "{s} took {took:?} to stop with the broker dead"
+        );
+        let log = std::fs::read_to_string(dir.join(format!("{s}.log"))).unwrap_or_default();
+        let said = log.contains("not acknowledged");
+        // Non-zero exactly when outputs were given up, and then it says so.
+        assert_eq!(!st.success(), said, "{s} exited with {st}; log:\n{log}");
+        if said {
+            gave_up.push(*s);
+        }
+    }
+    assert!(
+        !gave_up.is_empty(),
+        "no stage had outputs in flight when the broker died; logs in {}",
+        dir.display()
+    );
+}

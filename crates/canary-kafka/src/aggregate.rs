@@ -372,6 +372,12 @@ impl Processor for Aggregate {
                 if let Some(wm) = env.max_event_ms {
                     agg.flush_through(wm, &mut self.outputs);
                 }
+                // Benches and operators wait for this line: the partition is complete.
+                info!(
+                    partition = m.partition,
+                    offset = m.offset,
+                    "end of replay: windows flushed"
+                );
             }
             _ => {}
         }
@@ -453,7 +459,19 @@ pub fn run_aggregate(
     opts: &StageOptions,
     agg_opts: &AggregateOptions,
     metrics: &Metrics,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    match aggregate_inner(opts, agg_opts, metrics, stop) {
+        Err(Error::Stopped) => Ok(()),
+        r => r,
+    }
+}
+
+fn aggregate_inner(
+    opts: &StageOptions,
+    agg_opts: &AggregateOptions,
+    metrics: &Metrics,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let common = opts.common(StageName::Aggregate);
     runner::ensure_topics(
@@ -461,6 +479,7 @@ pub fn run_aggregate(
         &common.options,
         &common.topics,
         opts.kafka.partitions,
+        stop,
     )?;
     std::fs::create_dir_all(&agg_opts.state_dir).map_err(|source| Error::Io {
         what: format!("creating {}", agg_opts.state_dir.display()),

@@ -55,6 +55,13 @@ pub enum Error {
     /// Outputs were not acknowledged; the stage stops without storing offsets.
     #[error("{0} output records were not delivered")]
     Delivery(u64),
+    /// Stopping, the broker did not acknowledge these outputs within the
+    /// shutdown timeout; their inputs' offsets were not stored.
+    #[error("{0} output records were still unacknowledged at the shutdown deadline")]
+    Undelivered(u64),
+    /// A stop was requested before the stage started consuming.
+    #[error("stopped before consuming")]
+    Stopped,
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),

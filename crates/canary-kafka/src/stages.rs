@@ -15,6 +15,7 @@ use canary_stages::{
 use canary_telemetry::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// What a stage process needs: broker settings and the pipeline config.
 #[derive(Debug, Clone)]
@@ -37,6 +38,9 @@ pub struct StageOptions {
     pub parse: ParseOptions,
     /// Most messages handled between two deliveries.
     pub max_batch: usize,
+    /// After a stop request, how long outputs may still wait for the broker
+    /// before the stage exits without them (and without storing their offsets).
+    pub shutdown_timeout: Duration,
 }
 
 impl StageOptions {
@@ -47,6 +51,7 @@ impl StageOptions {
             group: self.kafka.group(stage),
             topics: self.kafka.topics(),
             max_batch: self.max_batch.max(1),
+            shutdown_timeout: self.shutdown_timeout,
         }
     }
 }
@@ -56,7 +61,19 @@ pub fn run_stage(
     stage: StageName,
     opts: &StageOptions,
     metrics: &Metrics,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    match stage_inner(stage, opts, metrics, stop) {
+        Err(Error::Stopped) => Ok(()),
+        r => r,
+    }
+}
+
+fn stage_inner(
+    stage: StageName,
+    opts: &StageOptions,
+    metrics: &Metrics,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let common = opts.common(stage);
     runner::ensure_topics(
@@ -64,6 +81,7 @@ pub fn run_stage(
         &common.options,
         &common.topics,
         opts.kafka.partitions,
+        stop,
     )?;
     let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
     let t = common.topics.clone();
@@ -79,7 +97,7 @@ pub fn run_stage(
             runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
         }
         StageName::Normalize => {
-            let n = runner::partition_count(&common.brokers, &common.options, &t.normalized)?;
+            let n = runner::partition_count(&common.brokers, &common.options, &t.normalized, stop)?;
             let p = Normalize {
                 normalizer: Normalizer::new(&opts.watches)?,
                 topics: t,
@@ -92,7 +110,7 @@ pub fn run_stage(
         }
         StageName::Language => {
             let out = t.languaged.clone();
-            check_same_partitions(&common, &t.normalized, &out)?;
+            check_same_partitions(&common, &t.normalized, &out, stop)?;
             let p = PerPost {
                 stage: LanguageStage::new(&opts.language)?,
                 name: stage,
@@ -104,7 +122,7 @@ pub fn run_stage(
         }
         StageName::Sentiment => {
             let out = t.scored.clone();
-            check_same_partitions(&common, &t.languaged, &out)?;
+            check_same_partitions(&common, &t.languaged, &out, stop)?;
             let p = PerPost {
                 stage: SentimentStage::new(&opts.sentiment)?,
                 name: stage,
@@ -126,9 +144,14 @@ pub fn run_stage(
 
 /// Language and sentiment keep each record in its partition number, so the
 /// two topics must have as many partitions.
-fn check_same_partitions(common: &Common, input: &str, output: &str) -> Result<(), Error> {
-    let a = runner::partition_count(&common.brokers, &common.options, input)?;
-    let b = runner::partition_count(&common.brokers, &common.options, output)?;
+fn check_same_partitions(
+    common: &Common,
+    input: &str,
+    output: &str,
+    stop: &AtomicBool,
+) -> Result<(), Error> {
+    let a = runner::partition_count(&common.brokers, &common.options, input, stop)?;
+    let b = runner::partition_count(&common.brokers, &common.options, output, stop)?;
     if a != b {
         return Err(Error::Topic {
             topic: output.into(),
