@@ -31,6 +31,18 @@ if [ -d "$SHARED" ]; then
     done
 fi
 
+# A toolchain that cannot build the targets (no C++ compiler for libFuzzer,
+# a broken nightly) is an environment problem, not a finding: say so and skip.
+BUILD_LOG="$(mktemp)"
+if ! cargo +nightly fuzz build >"$BUILD_LOG" 2>&1; then
+    tail -30 "$BUILD_LOG" >&2
+    msg="fuzz: the targets do not build with this toolchain, fuzzing skipped"
+    if [ "${CANARY_REQUIRE_FUZZ:-0}" = 1 ]; then echo "$msg" >&2; exit 1; fi
+    echo "$msg"
+    exit 0
+fi
+rm -f "$BUILD_LOG"
+
 for target in parse_line read_stream; do
     echo "fuzz: $target for ${SECS}s"
     LOG="$(mktemp)"
