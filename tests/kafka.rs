@@ -663,9 +663,11 @@ fn sigterm_after_the_broker_died_gives_up_on_outputs_in_bounded_time() {
             Duration::from_secs(60),
         );
     }
-    // The demo four times over at full speed: the stages have a backlog
-    // (and outputs in flight) when the broker dies.
-    let input = dir.join("demo-x4.jsonl");
+    // The stages are paused while the demo eight times over (~108k lines) is
+    // written, then resumed: they fetch a backlog far larger than they can
+    // work through before the broker is killed 300 ms later, so outputs are
+    // in flight when it dies.
+    let input = dir.join("demo-x8.jsonl");
     let mut text = Vec::new();
     {
         use std::io::Read;
@@ -673,11 +675,21 @@ fn sigterm_after_the_broker_died_gives_up_on_outputs_in_bounded_time() {
         flate2::read::GzDecoder::new(std::fs::File::open(demo()).expect("demo"))
             .read_to_end(&mut one)
             .expect("gunzip");
-        for _ in 0..4 {
+        for _ in 0..8 {
             text.extend_from_slice(&one);
         }
     }
     std::fs::write(&input, text).expect("write");
+    let pause = |sig: &str| {
+        for (_, c) in &procs {
+            let st = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(st.success(), "kill {sig}");
+        }
+    };
+    pause("-STOP");
     let st = canary()
         .args([
             "replay",
@@ -692,7 +704,9 @@ fn sigterm_after_the_broker_died_gives_up_on_outputs_in_bounded_time() {
         .stderr(Stdio::null())
         .status()
         .expect("replay");
+    pause("-CONT");
     assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
     broker.child.kill().expect("SIGKILL the broker");
     broker.child.wait().expect("reap");
     std::thread::sleep(Duration::from_millis(300));
