@@ -68,18 +68,8 @@ pub struct RunArgs {
     /// Input format: auto, v1, v2, activity-streams, csv.
     #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
     pub format: String,
-    /// Replay speed: max, realtime, or N (times real time, by event time).
-    #[arg(long, env = "CANARY_SPEED", default_value = "max")]
-    pub speed: String,
-    /// Skip posts before this event time (RFC 3339).
-    #[arg(long, env = "CANARY_FROM")]
-    pub from: Option<String>,
-    /// Skip posts at or after this event time (RFC 3339).
-    #[arg(long, env = "CANARY_TO")]
-    pub to: Option<String>,
-    /// Stop after this many posts.
-    #[arg(long, env = "CANARY_LIMIT")]
-    pub limit: Option<u64>,
+    #[command(flatten)]
+    pub replay: ReplayControls,
     /// Event time (RFC 3339) for posts that carry none (v2 default-fields responses); otherwise they are dead-lettered.
     #[arg(long, env = "CANARY_ASSUME_TIME")]
     pub assume_time: Option<String>,
@@ -102,6 +92,23 @@ pub struct RunArgs {
     /// (queued alerts still undelivered then are dropped and counted).
     #[arg(long, env = "CANARY_SINK_DRAIN", default_value_t = 10.0)]
     pub sink_drain: f64,
+}
+
+/// Replay controls, the same for `canary run` and `canary replay`.
+#[derive(Debug, Args)]
+pub struct ReplayControls {
+    /// Replay speed: max, realtime, or N (times real time, by event time).
+    #[arg(long, env = "CANARY_SPEED", default_value = "max")]
+    pub speed: String,
+    /// Skip posts before this event time (RFC 3339).
+    #[arg(long, env = "CANARY_FROM")]
+    pub from: Option<String>,
+    /// Skip posts at or after this event time (RFC 3339).
+    #[arg(long, env = "CANARY_TO")]
+    pub to: Option<String>,
+    /// Stop after this many posts.
+    #[arg(long, env = "CANARY_LIMIT")]
+    pub limit: Option<u64>,
 }
 
 /// CSV column mapping: each flag overrides the same key of `[input.csv]`.

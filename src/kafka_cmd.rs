@@ -124,18 +124,8 @@ pub struct ReplayArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// Replay speed: max, realtime, or N (times real time, by event time).
-    #[arg(long, env = "CANARY_SPEED", default_value = "max")]
-    pub speed: String,
-    /// Skip posts before this event time (RFC 3339).
-    #[arg(long, env = "CANARY_FROM")]
-    pub from: Option<String>,
-    /// Skip posts at or after this event time (RFC 3339).
-    #[arg(long, env = "CANARY_TO")]
-    pub to: Option<String>,
-    /// Stop after this many posts.
-    #[arg(long, env = "CANARY_LIMIT")]
-    pub limit: Option<u64>,
+    #[command(flatten)]
+    pub replay: crate::cli::ReplayControls,
     /// Do not send the end-of-replay marker (which closes every open window downstream).
     #[arg(long, env = "CANARY_NO_END")]
     pub no_end: bool,
@@ -241,9 +231,12 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     let (brokers, kafka, extra) = args
         .kafka
         .resolve(cfg.as_ref().and_then(|c| c.kafka.as_ref()))?;
-    let speed: canary_runtime::Speed = args.speed.parse().map_err(|e: String| usage(anyhow!(e)))?;
-    let from = parse_time("--from", &args.from)?;
-    let to = parse_time("--to", &args.to)?;
+    let canary_runtime::ReplayOptions {
+        speed,
+        from_ms: from,
+        to_ms: to,
+        limit,
+    } = crate::replay_options(&args.replay)?;
     for p in &args.inputs {
         if p.as_os_str() != "-" && !p.exists() {
             return Err(usage(anyhow!("input {} does not exist", p.display())));
@@ -288,7 +281,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
             if line.last() == Some(&b'\n') {
                 line.pop();
             }
-            let filtering = from.is_some() || to.is_some() || args.limit.is_some();
+            let filtering = from.is_some() || to.is_some() || limit.is_some();
             let paced = matches!(speed, canary_runtime::Speed::Factor(_));
             if filtering || paced {
                 // Event times decide; lines that are not posts pass through to ingest.
@@ -307,7 +300,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
                     if from.is_some_and(|f| t < f) || to.is_some_and(|e| t >= e) {
                         continue;
                     }
-                    if args.limit.is_some_and(|l| posts >= l) {
+                    if limit.is_some_and(|l| posts >= l) {
                         break 'inputs;
                     }
                     posts += times.len() as u64;

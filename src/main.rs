@@ -99,6 +99,16 @@ fn parse_time(flag: &str, v: &Option<String>) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// The replay controls, checked.
+fn replay_options(c: &cli::ReplayControls) -> Result<canary_runtime::ReplayOptions> {
+    Ok(canary_runtime::ReplayOptions {
+        speed: c.speed.parse().map_err(|e: String| usage(anyhow!(e)))?,
+        from_ms: parse_time("--from", &c.from)?,
+        to_ms: parse_time("--to", &c.to)?,
+        limit: c.limit,
+    })
+}
+
 fn parse_format(s: &str) -> Result<canary_ingest::Format> {
     use canary_ingest::Format;
     Ok(match s {
@@ -118,13 +128,7 @@ fn parse_format(s: &str) -> Result<canary_ingest::Format> {
 fn run(args: &RunArgs) -> Result<()> {
     // Everything the user gave is checked before any input is read.
     let cfg = Config::load(&args.config).map_err(usage)?;
-    let speed: canary_runtime::Speed = args.speed.parse().map_err(|e: String| usage(anyhow!(e)))?;
-    let replay = canary_runtime::ReplayOptions {
-        speed,
-        from_ms: parse_time("--from", &args.from)?,
-        to_ms: parse_time("--to", &args.to)?,
-        limit: args.limit,
-    };
+    let replay = replay_options(&args.replay)?;
     if args.batch_size == 0 {
         return Err(usage(anyhow!("--batch-size must be at least 1")));
     }

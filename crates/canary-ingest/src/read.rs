@@ -547,10 +547,7 @@ impl Reader {
                 }
             }
             Input::TarStream { archive, rx, size } => {
-                let msg = rx
-                    .lock()
-                    .map_or(TarMsg::Done, |r| r.recv().unwrap_or(TarMsg::Done));
-                match msg {
+                match recv_tar(&rx) {
                     TarMsg::Start(name) => {
                         let full = format!("{archive}!{name}");
                         self.source = Arc::from(full.as_str());
@@ -1110,18 +1107,16 @@ struct TarMember {
     done: bool,
 }
 
-impl TarMember {
-    fn recv(&self) -> TarMsg {
-        self.rx
-            .lock()
-            .map_or(TarMsg::Done, |r| r.recv().unwrap_or(TarMsg::Done))
-    }
+/// The next message of a streamed tar; `Done` once its thread has ended.
+fn recv_tar(rx: &Mutex<Receiver<TarMsg>>) -> TarMsg {
+    rx.lock()
+        .map_or(TarMsg::Done, |r| r.recv().unwrap_or(TarMsg::Done))
 }
 
 impl Read for TarMember {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.buf.len() && !self.done {
-            match self.recv() {
+            match recv_tar(&self.rx) {
                 TarMsg::Data(d) => {
                     self.buf = d;
                     self.pos = 0;
@@ -1146,7 +1141,7 @@ impl Drop for TarMember {
     /// next one starts at its own header.
     fn drop(&mut self) {
         while !self.done {
-            match self.recv() {
+            match recv_tar(&self.rx) {
                 TarMsg::Data(_) => {}
                 _ => self.done = true,
             }

@@ -176,6 +176,9 @@ pub struct Normalizer {
     matcher: WatchMatcher,
     scratch: String,
     hits: Vec<bool>,
+    /// Each watch name as [`brand_key`] writes it, computed once.
+    brand_keys: Vec<String>,
+    brand_scratch: String,
 }
 
 impl Normalizer {
@@ -183,10 +186,21 @@ impl Normalizer {
     pub fn new(watches: &[WatchConfig]) -> Result<Self, Error> {
         let matcher = WatchMatcher::new(watches)?;
         let hits = vec![false; matcher.names.len()];
+        let brand_keys = matcher
+            .names
+            .iter()
+            .map(|n| {
+                let mut k = String::new();
+                brand_key(n, &mut k);
+                k
+            })
+            .collect();
         Ok(Normalizer {
             matcher,
             scratch: String::new(),
             hits,
+            brand_keys,
+            brand_scratch: String::new(),
         })
     }
 
@@ -196,17 +210,15 @@ impl Normalizer {
     }
 }
 
-/// Watch name and brand compared on letters and digits, ignoring case:
-/// `usairways` is the brand `US Airways`.
-fn same_brand(watch: &str, brand: &str) -> bool {
-    let key = |s: &str| {
+/// Writes `s`'s letters and digits, lowercased, into `out`: watch names and
+/// brands compare on that, so `usairways` is the brand `US Airways`.
+fn brand_key(s: &str, out: &mut String) {
+    out.clear();
+    out.extend(
         s.chars()
             .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect::<Vec<_>>()
-    };
-    let b = key(brand);
-    !b.is_empty() && key(watch) == b
+            .flat_map(char::to_lowercase),
+    );
 }
 
 impl PostStage for Normalizer {
@@ -217,10 +229,15 @@ impl PostStage for Normalizer {
         self.matcher
             .matches(post, &mut self.scratch, &mut self.hits);
         // A brand the source names (a CSV brand column) counts like a match.
-        if let Some(b) = &post.brand
-            && let Some(i) = self.matcher.names.iter().position(|n| same_brand(n, b))
-        {
-            self.hits[i] = true;
+        if let Some(b) = &post.brand {
+            brand_key(b, &mut self.brand_scratch);
+            if let Some(i) = self
+                .brand_keys
+                .iter()
+                .position(|k| !k.is_empty() && *k == self.brand_scratch)
+            {
+                self.hits[i] = true;
+            }
         }
         post.watches.clear();
         for (i, hit) in self.hits.iter().enumerate() {
