@@ -2,7 +2,9 @@
 //! same lines into `serde_json::Value`.
 //!
 //! `cargo bench --bench parse`: the `bytes` group reports MB/s, the
-//! `statuses` group statuses/s (per core: the parser is single-threaded).
+//! `statuses` group statuses/s (per core: the parser is single-threaded),
+//! for the default parser (v1.1 fast path), the same with `strict_json`
+//! (every line through serde_json), and `serde_json::Value`.
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 
@@ -38,8 +40,11 @@ fn load() -> Option<(Vec<Vec<u8>>, u64, u64)> {
     Some((lines, bytes, statuses))
 }
 
-fn canary(lines: &[Vec<u8>], out: &mut Vec<Parsed>) -> usize {
-    let opts = ParseOptions::default();
+fn canary(lines: &[Vec<u8>], out: &mut Vec<Parsed>, strict_json: bool) -> usize {
+    let opts = ParseOptions {
+        strict_json,
+        ..ParseOptions::default()
+    };
     let mut n = 0;
     for l in lines {
         out.clear();
@@ -76,7 +81,10 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         g.throughput(tp);
         g.bench_function("canary_parse_line", |b| {
-            b.iter(|| canary(black_box(&lines), &mut out))
+            b.iter(|| canary(black_box(&lines), &mut out, false))
+        });
+        g.bench_function("canary_parse_line_strict_json", |b| {
+            b.iter(|| canary(black_box(&lines), &mut out, true))
         });
         g.bench_function("serde_json_value", |b| b.iter(|| value(black_box(&lines))));
         g.finish();

@@ -73,6 +73,11 @@ pub struct RunArgs {
     /// Event time (RFC 3339) for posts that carry none (v2 default-fields responses); otherwise they are dead-lettered.
     #[arg(long, env = "CANARY_ASSUME_TIME")]
     pub assume_time: Option<String>,
+    /// Check the full JSON grammar of every line, also inside fields canary
+    /// does not read (slower; by default v1.1 statuses take a fast path that
+    /// checks only the structure of the fields it skips).
+    #[arg(long, env = "CANARY_STRICT_JSON")]
+    pub strict_json: bool,
     /// Also write each closed window's counts to the alert output (`"type": "window"` records).
     #[arg(long, env = "CANARY_EMIT_WINDOWS")]
     pub emit_windows: bool,

@@ -111,6 +111,11 @@ pub struct StageArgs {
     /// Ingest: event time (RFC 3339) for posts that carry none.
     #[arg(long, env = "CANARY_ASSUME_TIME")]
     pub assume_time: Option<String>,
+    /// Ingest: check the full JSON grammar of every line, also inside fields canary
+    /// does not read (slower; by default v1.1 statuses take a fast path that
+    /// checks only the structure of the fields it skips).
+    #[arg(long, env = "CANARY_STRICT_JSON")]
+    pub strict_json: bool,
 }
 
 /// `canary replay`.
@@ -159,6 +164,7 @@ pub fn stage(args: &StageArgs) -> Result<()> {
         parse: canary_ingest::ParseOptions {
             format: crate::parse_format(&args.format)?,
             assume_time: parse_time("--assume-time", &args.assume_time)?,
+            strict_json: args.strict_json,
         },
         max_batch: args.batch_size.max(1),
         shutdown_timeout,

@@ -152,6 +152,7 @@ fn run(args: &RunArgs) -> Result<()> {
     let ingest = canary_ingest::Options {
         format: parse_format(&args.format)?,
         assume_time: parse_time("--assume-time", &args.assume_time)?,
+        strict_json: args.strict_json,
         csv,
         ..Default::default()
     };

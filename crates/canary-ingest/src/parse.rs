@@ -18,6 +18,8 @@ use serde_json::value::RawValue;
 
 use crate::timefmt::parse_created_at;
 
+mod fast;
+
 /// Which input format to expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -44,6 +46,11 @@ pub struct ParseOptions {
     /// such as v2 responses requested with default fields. Without it those
     /// posts are dead-lettered as `missing_created_at`.
     pub assume_time: Option<i64>,
+    /// Check the full JSON grammar of every line, also inside the fields
+    /// canary does not read. Off by default: v1.1 statuses are then read by
+    /// a fast path that checks encoding, strings and bracket structure of
+    /// the skipped fields but not their grammar (see `parse/fast.rs`).
+    pub strict_json: bool,
 }
 
 /// Why a record was rejected: a stable, low-cardinality code.
@@ -205,6 +212,12 @@ fn parse_value(t: &str, opts: &ParseOptions, out: &mut Vec<Parsed>) {
                 Err(e) => json_error(&e),
             },
         ));
+        return;
+    }
+    if !opts.strict_json
+        && let Some(doc) = fast::status(t)
+    {
+        dispatch(&doc, opts, out);
         return;
     }
     match serde_json::from_str::<Doc<'_>>(t) {

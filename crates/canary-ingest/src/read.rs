@@ -41,6 +41,8 @@ pub struct Options {
     pub format: Format,
     /// Event time for posts without any creation time (see [`ParseOptions`]).
     pub assume_time: Option<i64>,
+    /// Full JSON grammar checks on every line (see [`ParseOptions`]).
+    pub strict_json: bool,
     /// CSV column mapping; `None` tries the default column names.
     pub csv: Option<CsvMapping>,
     /// Lines longer than this are dead-lettered as `line_too_long`.
@@ -57,6 +59,7 @@ impl Default for Options {
         Options {
             format: Format::Auto,
             assume_time: None,
+            strict_json: false,
             csv: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
@@ -388,6 +391,7 @@ impl Reader {
             parse_opts: ParseOptions {
                 format: opts.format,
                 assume_time: opts.assume_time,
+                strict_json: opts.strict_json,
             },
             opts,
             queue: VecDeque::new(),

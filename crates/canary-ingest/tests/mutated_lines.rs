@@ -129,6 +129,7 @@ fn mutated_lines_never_panic() {
         let opts = ParseOptions {
             format: formats[i % formats.len()],
             assume_time: (i % 3 == 0).then_some(0),
+            strict_json: false,
         };
         let got = parse_line(&line, &opts);
         for p in got {
@@ -146,6 +147,35 @@ fn mutated_lines_never_panic() {
         records > 1_000 && rejected > 1_000,
         "{records} records, {rejected} rejected"
     );
+}
+
+/// Wherever the strict serde path accepts a line, the fast path must read
+/// exactly the same records from it.
+#[test]
+fn fast_path_agrees_with_strict_serde() {
+    let seeds = seeds();
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut compared = 0;
+    for i in 0..20_000 {
+        let seed = &seeds[rng.below(seeds.len())];
+        let line = if i % 4 == 0 {
+            seed.clone()
+        } else {
+            mutate(&mut rng, seed)
+        };
+        let strict = ParseOptions {
+            strict_json: true,
+            ..ParseOptions::default()
+        };
+        let want = parse_line(&line, &strict);
+        if want.iter().any(|p| matches!(p, Parsed::Rejected(_))) {
+            continue;
+        }
+        compared += 1;
+        let got = parse_line(&line, &ParseOptions::default());
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(&line));
+    }
+    assert!(compared > 2_000, "{compared} lines compared");
 }
 
 #[test]
