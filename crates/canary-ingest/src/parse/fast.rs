@@ -68,7 +68,8 @@ pub(super) fn status(t: &str) -> Option<Doc<'_>> {
             s: t.as_bytes(),
             m: blocks,
         };
-        let (doc, end) = scan.doc(0).ok()?;
+        let mut doc = Doc::default();
+        let end = scan.doc(0, &mut doc).ok()?;
         (end == t.len()).then_some(doc)
     })
 }
@@ -353,6 +354,62 @@ const ENTITIES_KEYS: &[&str] = &["hashtags", "user_mentions", "mentions"];
 const TAG_KEYS: &[&str] = &["text", "tag"];
 const MENTION_KEYS: &[&str] = &["screen_name", "username"];
 
+/// The text of a JSON string body with escapes. Anything serde_json would
+/// refuse (an unknown escape, a lone surrogate) is left to it.
+fn unescape(raw: &str) -> R<String> {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
+        out.push_str(&raw[i..i + off]);
+        i += off;
+        let c = *b.get(i + 1).ok_or(Fallback)?;
+        i += 2;
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\x08',
+            b'f' => '\x0c',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(b.get(i..i + 4))?;
+                i += 4;
+                match hi {
+                    0xd800..=0xdbff => {
+                        if b.get(i..i + 2) != Some(b"\\u") {
+                            return Err(Fallback);
+                        }
+                        let lo = hex4(b.get(i + 2..i + 6))?;
+                        if !(0xdc00..=0xdfff).contains(&lo) {
+                            return Err(Fallback);
+                        }
+                        i += 6;
+                        char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00))
+                            .ok_or(Fallback)?
+                    }
+                    0xdc00..=0xdfff => return Err(Fallback),
+                    _ => char::from_u32(hi).ok_or(Fallback)?,
+                }
+            }
+            _ => return Err(Fallback),
+        };
+        out.push(ch);
+    }
+    out.push_str(&raw[i..]);
+    Ok(out)
+}
+
+fn hex4(digits: Option<&[u8]>) -> R<u32> {
+    let d = digits.ok_or(Fallback)?;
+    d.iter().try_fold(0u32, |acc, &c| {
+        let v = (c as char).to_digit(16).ok_or(Fallback)?;
+        Ok(acc << 4 | v)
+    })
+}
+
 struct Scan<'a, 'm> {
     t: &'a str,
     s: &'a [u8],
@@ -505,7 +562,7 @@ impl<'a> Scan<'a, '_> {
         let v = if !self.backslash_in(i + 1, e) {
             Cow::Borrowed(&self.t[i + 1..e])
         } else {
-            serde_json::from_str::<Cow<'a, str>>(&self.t[i..=e]).map_err(|_| Fallback)?
+            Cow::Owned(unescape(&self.t[i + 1..e])?)
         };
         Ok((Some(v), e + 1))
     }
@@ -583,8 +640,9 @@ impl<'a> Scan<'a, '_> {
         }
     }
 
-    fn doc(&self, i: usize) -> R<(Doc<'a>, usize)> {
-        let mut d = Doc::default();
+    /// Fills `d` in place: a `Doc` is over a kilobyte, and moving it through
+    /// return values showed up in profiles.
+    fn doc(&self, i: usize, d: &mut Doc<'a>) -> R<usize> {
         let mut seen = 0u32;
         let end = self.fields(i, |k, v| {
             let (bit, e) = match k {
@@ -629,8 +687,8 @@ impl<'a> Scan<'a, '_> {
                     (128, e)
                 }
                 "retweeted_status" => {
-                    let (x, e) = self.nullable(v, |v| self.doc(v))?;
-                    d.retweeted_status = x.map(Box::new);
+                    let (x, e) = self.boxed_doc(v)?;
+                    d.retweeted_status = x;
                     (256, e)
                 }
                 "user" => {
@@ -669,8 +727,8 @@ impl<'a> Scan<'a, '_> {
                     (1 << 16, e)
                 }
                 "object" => {
-                    let (x, e) = self.nullable(v, |v| self.doc(v))?;
-                    d.object = x.map(Box::new);
+                    let (x, e) = self.boxed_doc(v)?;
+                    d.object = x;
                     (1 << 17, e)
                 }
                 "long_object" => {
@@ -697,7 +755,16 @@ impl<'a> Scan<'a, '_> {
             once(&mut seen, bit)?;
             Ok(e)
         })?;
-        Ok((d, end))
+        Ok(end)
+    }
+
+    fn boxed_doc(&self, i: usize) -> R<(Option<Box<Doc<'a>>>, usize)> {
+        if let Some(end) = self.null(i) {
+            return Ok((None, end));
+        }
+        let mut d = Box::<Doc<'a>>::default();
+        let end = self.doc(i, &mut d)?;
+        Ok((Some(d), end))
     }
 
     fn extended(&self, i: usize) -> R<(Extended<'a>, usize)> {
@@ -863,20 +930,19 @@ impl<'a> Scan<'a, '_> {
         Ok((tag, end))
     }
 
+    /// Like [`Scan::user`]: the handle by search, not by walking keys.
     fn mention(&self, i: usize) -> R<(Mention<'a>, usize)> {
+        if self.byte(i)? != b'{' {
+            return Err(Fallback);
+        }
+        let end = self.container_end(i)?;
         let mut m = Mention::default();
-        let mut seen = 0u32;
-        let end = self.fields(i, |k, v| match k {
-            "screen_name" => {
-                let (x, e) = self.string(v)?;
-                m.screen_name = x;
-                once(&mut seen, 1)?;
-                Ok(e)
-            }
-            k if MENTION_KEYS.contains(&k) => Err(Fallback),
-            _ => self.value_end(v),
-        })?;
-        Ok((m, end))
+        if let Some(h) = self.key_value(i, end, &FIND_SCREEN_NAME, "screen_name")? {
+            m.screen_name = h;
+        } else if FIND_USERNAME.find(&self.s[i..end]).is_some() {
+            return Err(Fallback);
+        }
+        Ok((m, end + 1))
     }
 }
 
@@ -931,6 +997,27 @@ mod tests {
                 }
                 assert_eq!(got, want, "{}", String::from_utf8_lossy(&s));
             }
+        }
+    }
+
+    #[test]
+    fn unescape_agrees_with_serde() {
+        for body in [
+            r"plain",
+            r#"a\"b\\c\/d\be\ff\ng\rh\ti"#,
+            r"\u00e9t\u00E9 \u0000 \uffff",
+            r"\ud83d\ude02 emoji",
+            r"\ud83d lone lead",
+            r"\ude02 lone trail",
+            r"\ud83d\u0041 bad pair",
+            r"\x escape",
+            r"\u12g4 hex",
+            r"\u12",
+            r"end\\",
+        ] {
+            let want = serde_json::from_str::<String>(&format!("\"{body}\"")).ok();
+            let got = unescape(body).ok();
+            assert_eq!(got, want, "{body}");
         }
     }
 
