@@ -352,6 +352,8 @@ const EXTENDED_KEYS: &[&str] = &["full_text", "text", "body", "entities", "twitt
 const USER_KEYS: &[&str] = &["id", "screen_name", "username", "preferredUsername"];
 const ENTITIES_KEYS: &[&str] = &["hashtags", "user_mentions", "mentions"];
 const TAG_KEYS: &[&str] = &["text", "tag"];
+/// [`Scan::mention`] reads `screen_name` and leaves `username` to serde.
+#[cfg(test)]
 const MENTION_KEYS: &[&str] = &["screen_name", "username"];
 
 /// The text of a JSON string body with escapes. Anything serde_json would
