@@ -1226,14 +1226,13 @@ fn main() {
             &[r],
         );
     }
-    if on("baseline") {
-        if let Some(py) = python_baseline(&d, a.baseline_lines) {
-            if let Some(m) = max_rate {
-                println!(
-                    "ratio: canary {m:.0} statuses/s / Python {py:.0} statuses/s = {:.0}x",
-                    m / py
-                );
-            }
-        }
+    if on("baseline")
+        && let Some(py) = python_baseline(&d, a.baseline_lines)
+        && let Some(m) = max_rate
+    {
+        println!(
+            "ratio: canary {m:.0} statuses/s / Python {py:.0} statuses/s = {:.0}x",
+            m / py
+        );
     }
 }

@@ -180,9 +180,12 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Vec<Parsed> {
 
 /// Like [`parse_line`], appending to `out` to reuse its allocation.
 pub fn parse_line_into(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>) {
-    let s = match std::str::from_utf8(line) {
+    // simdutf8 checks a 5 KB status in a fraction of std's time; its error
+    // carries no position, so std describes the bad bytes.
+    let s = match simdutf8::basic::from_utf8(line).map_err(|_| std::str::from_utf8(line)) {
         Ok(s) => s,
-        Err(e) => {
+        Err(Ok(s)) => s,
+        Err(Err(e)) => {
             out.push(Parsed::Rejected(Rejection::new(
                 Reason::InvalidUtf8,
                 e.to_string(),
@@ -214,11 +217,12 @@ fn parse_value(t: &str, opts: &ParseOptions, out: &mut Vec<Parsed>) {
         ));
         return;
     }
-    if !opts.strict_json
-        && let Some(doc) = fast::status(t)
-    {
-        dispatch(&doc, opts, out);
-        return;
+    if !opts.strict_json {
+        let mut doc = Doc::default();
+        if fast::status(t, &mut doc) {
+            dispatch(&doc, opts, out);
+            return;
+        }
     }
     match serde_json::from_str::<Doc<'_>>(t) {
         Ok(doc) => dispatch(&doc, opts, out),

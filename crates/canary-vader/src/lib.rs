@@ -149,15 +149,15 @@ fn rewrite_emoji(table: &Table, text: &str, out: &mut String) {
     out.clear();
     let mut prev_space = true;
     for c in text.chars() {
-        if !c.is_ascii() {
-            if let Some(desc) = table.emoji(c) {
-                if !prev_space {
-                    out.push(' ');
-                }
-                out.push_str(desc);
-                prev_space = false;
-                continue;
+        if !c.is_ascii()
+            && let Some(desc) = table.emoji(c)
+        {
+            if !prev_space {
+                out.push(' ');
             }
+            out.push_str(desc);
+            prev_space = false;
+            continue;
         }
         out.push(c);
         prev_space = c == ' ';
@@ -332,13 +332,14 @@ fn classify(table: &Table, tok: &[u8], ascii: bool) -> Tok {
         flags: if nt { NEG } else { 0 },
         ..Tok::default()
     };
-    if matchable && len <= KEY_MAX {
-        if let Some(e) = table.get(&lexicon::key_from_buf(&buf), len) {
-            t.valence = e.valence;
-            t.booster = e.booster;
-            t.flags |= e.flags;
-            t.word = e.word;
-        }
+    if matchable
+        && len <= KEY_MAX
+        && let Some(e) = table.get(&lexicon::key_from_buf(&buf), len)
+    {
+        t.valence = e.valence;
+        t.booster = e.booster;
+        t.flags |= e.flags;
+        t.word = e.word;
     }
     t
 }
@@ -509,15 +510,15 @@ fn special_idioms_check(valence: f64, toks: &[Tok], i: usize) -> Val {
     if let Some(x) = hit {
         val = x;
     }
-    if n - 1 > i {
-        if let Some(x) = special_pair(wd(i), wd(i + 1)) {
-            val = x;
-        }
+    if n - 1 > i
+        && let Some(x) = special_pair(wd(i), wd(i + 1))
+    {
+        val = x;
     }
-    if n - 1 > i + 1 {
-        if let Some(x) = special_triple(wd(i), wd(i + 1), wd(i + 2)) {
-            val = x;
-        }
+    if n - 1 > i + 1
+        && let Some(x) = special_triple(wd(i), wd(i + 1), wd(i + 2))
+    {
+        val = x;
     }
     // n_grams = [threetwoone, threetwo, twoone]; no booster key has three words.
     if booster_pair(wd(i - 3), wd(i - 2)) {

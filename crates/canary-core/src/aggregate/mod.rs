@@ -339,12 +339,13 @@ pub struct Aggregator {
 /// Id key for de-duplication: the id itself when numeric (exact, no collisions),
 /// else a 64-bit FNV-1a hash with the top bit set so it cannot equal a number.
 fn id_key(id: &str) -> u64 {
-    if !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = id.parse::<u64>() {
-            if n < 1 << 63 {
-                return n;
-            }
-        }
+    if !id.is_empty()
+        && id.len() <= 19
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = id.parse::<u64>()
+        && n < 1 << 63
+    {
+        return n;
     }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
@@ -534,11 +535,11 @@ impl Aggregator {
             .contains(&key)
             .then(|| (key >> 22) as i64 + SNOWFLAKE_EPOCH_MS);
         let horizon = len + self.cfg.window.lateness.ms();
-        if let (Some(t), Some(nc)) = (post_time, self.next_close) {
-            if floor_to(t, len) < nc {
-                self.stats.deletes_too_late += 1;
-                return DeleteOutcome::TooLate;
-            }
+        if let (Some(t), Some(nc)) = (post_time, self.next_close)
+            && floor_to(t, len) < nc
+        {
+            self.stats.deletes_too_late += 1;
+            return DeleteOutcome::TooLate;
         }
         let expire = match (post_time, self.watermark()) {
             (Some(t), _) => floor_to(t, len) + horizon,
@@ -555,12 +556,12 @@ impl Aggregator {
         match self.idle_ref {
             Some((since, seen)) if seen == self.max_event => {
                 let idle = now_ms - since;
-                if idle >= self.cfg.window.idle_timeout.ms() {
-                    if let Some(m) = self.max_event {
-                        self.max_event = Some(m + idle);
-                        self.idle_ref = Some((now_ms, self.max_event));
-                        self.advance(out);
-                    }
+                if idle >= self.cfg.window.idle_timeout.ms()
+                    && let Some(m) = self.max_event
+                {
+                    self.max_event = Some(m + idle);
+                    self.idle_ref = Some((now_ms, self.max_event));
+                    self.advance(out);
                 }
             }
             _ => self.idle_ref = Some((now_ms, self.max_event)),
