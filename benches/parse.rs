@@ -4,9 +4,13 @@
 //! `cargo bench --bench parse`: the `bytes` group reports MB/s, the
 //! `statuses` group statuses/s (per core: the parser is single-threaded),
 //! for the default parser (v1.1 fast path), the same with `strict_json`
-//! (every line through serde_json), and `serde_json::Value`.
+//! (every line through serde_json), and `serde_json::Value`; then per-line
+//! latency percentiles of the three.
+
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use hdrhistogram::Histogram;
 
 use canary_ingest::{IngestRecord, ParseOptions, Parsed, parse_line_into};
 
@@ -89,6 +93,48 @@ fn bench(c: &mut Criterion) {
         g.bench_function("serde_json_value", |b| b.iter(|| value(black_box(&lines))));
         g.finish();
     }
+    latency(&lines);
+}
+
+/// Per-line parse time from an hdrhistogram (each sample includes ~20 ns
+/// of clock reads), 20 passes over the lines.
+fn latency(lines: &[Vec<u8>]) {
+    println!("\nper-line latency over {} lines x 20 passes:", lines.len());
+    println!("| parser | p50 µs | p90 µs | p99 µs | max µs |\n|---|---|---|---|---|");
+    let mut out = Vec::new();
+    let mut lat = |name: &str, f: &mut dyn FnMut(&[u8], &mut Vec<Parsed>)| {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        for _ in 0..20 {
+            for l in lines {
+                out.clear();
+                let start = Instant::now();
+                f(l, &mut out);
+                h.record(start.elapsed().as_nanos() as u64).expect("record");
+            }
+        }
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            us(0.5),
+            us(0.9),
+            us(0.99),
+            h.max() as f64 / 1e3
+        );
+    };
+    let fast = ParseOptions::default();
+    let strict = ParseOptions {
+        strict_json: true,
+        ..ParseOptions::default()
+    };
+    lat("canary_parse_line", &mut |l, out| {
+        parse_line_into(black_box(l), &fast, out)
+    });
+    lat("canary_parse_line_strict_json", &mut |l, out| {
+        parse_line_into(black_box(l), &strict, out)
+    });
+    lat("serde_json_value", &mut |l, _| {
+        black_box(serde_json::from_slice::<serde_json::Value>(black_box(l)).ok());
+    });
 }
 
 criterion_group! {
