@@ -58,6 +58,53 @@ fn bad_records_are_dead_lettered_with_reasons_and_the_run_goes_on() {
     );
 }
 
+/// A grammar error inside a field canary skips (here `user.entities`) is read
+/// by default and dead-lettered under `--strict-json`; one in a field it
+/// reads is dead-lettered either way.
+#[test]
+fn strict_json_checks_the_fields_canary_skips() {
+    let dir = tmp("strict-json");
+    let skipped = STATUS.replace(
+        r#""user":{"screen_name":"u"}"#,
+        r#""user":{"screen_name":"u","entities":{"url":[1 2]}}"#,
+    );
+    let read = STATUS
+        .replace("854644297813", "854644297815")
+        .replace(r#""lang":"en""#, r#""lang":"en" "#)
+        .replace(r#""text":"@acme hello""#, r#""text":"@acme hello" "x""#);
+    let input = format!("{skipped}\n{read}\n{STATUS}\n");
+    let path = write(&dir, "in.jsonl", input.as_bytes());
+    let run = |strict: bool| {
+        let dl = dir.join(format!("dead-{strict}.jsonl"));
+        let mut cmd = canary();
+        cmd.env("CANARY_LOG", "info")
+            .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
+            .arg("--input")
+            .arg(&path)
+            .arg("--dead-letter")
+            .arg(&dl);
+        if strict {
+            cmd.arg("--strict-json");
+        }
+        let out = cmd.output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        let dead = json_lines(&std::fs::read(&dl).unwrap());
+        let offsets: Vec<u64> = dead.iter().map(|d| d["offset"].as_u64().unwrap()).collect();
+        assert!(
+            dead.iter().all(|d| d["reason"] == "invalid_json"),
+            "{dead:#?}"
+        );
+        (offsets, log)
+    };
+    let (lax, log) = run(false);
+    assert_eq!(lax, vec![2], "{log}");
+    assert!(log.contains("read 3 records: 2 posts"), "{log}");
+    let (strict, log) = run(true);
+    assert_eq!(strict, vec![1, 2], "{log}");
+    assert!(log.contains("read 3 records: 1 posts"), "{log}");
+}
+
 #[test]
 fn missing_input_is_a_clear_error_before_any_work() {
     let out = canary()
