@@ -105,6 +105,51 @@ fn strict_json_checks_the_fields_canary_skips() {
     assert!(log.contains("read 3 records: 1 posts"), "{log}");
 }
 
+/// A retweet nested in a retweet hundreds of times (and arrays nested
+/// 100,000 deep in a skipped field) is a dead letter, not a stack overflow.
+#[test]
+fn deeply_nested_lines_are_dead_letters_not_crashes() {
+    let dir = tmp("deep");
+    let n = 300;
+    let deep_doc = format!(
+        "{}\"text\":\"t\"{}",
+        r#"{"retweeted_status":"#.repeat(n),
+        "}".repeat(n)
+    );
+    let deep_skip = STATUS.replace(
+        r#""user":{"screen_name":"u"}"#,
+        &format!(
+            r#""user":{{"screen_name":"u","x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+    );
+    for strict in [false, true] {
+        let input = format!("{deep_doc}\n{deep_skip}\n{STATUS}\n");
+        let path = write(&dir, "in.jsonl", input.as_bytes());
+        let dl = dir.join("dead.jsonl");
+        let mut cmd = canary();
+        cmd.env("CANARY_LOG", "info")
+            .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
+            .arg("--input")
+            .arg(&path)
+            .arg("--dead-letter")
+            .arg(&dl);
+        if strict {
+            cmd.arg("--strict-json");
+        }
+        let out = cmd.output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let dead = json_lines(&std::fs::read(&dl).unwrap());
+        assert_eq!(dead[0]["reason"], "invalid_json", "{dead:#?}");
+        assert_eq!(dead[0]["offset"], 1);
+        // Depth inside a skipped field is no error for either path
+        // (serde_json skips values without recursing).
+        assert!(log.contains("read 3 records: 2 posts"), "{log}");
+    }
+}
+
 #[test]
 fn missing_input_is_a_clear_error_before_any_work() {
     let out = canary()

@@ -43,6 +43,13 @@ pub use parse::{Format, ParseOptions, Parsed, Reason, Rejection, parse_line, par
 pub use read::{Deferred, Item, Options, Progress, RawLine, Reader, Source, parse_raw};
 pub use timefmt::TimeFormat;
 
+/// Stack a thread needs to call [`parse_line`] on any input: serde_json
+/// refuses documents nested deeper than 128 levels, but a retweet nested
+/// in a retweet 127 times is 127 frames of the status deserialiser, which
+/// overflow the default 2 MiB (measured: 128 levels overflow a release
+/// build's parse thread). Only touched pages cost memory.
+pub const PARSE_STACK_BYTES: usize = 32 << 20;
+
 /// Errors that stop opening inputs (everything later is a dead letter).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -170,6 +170,7 @@ pub fn run(
         let (m, d, o, stop) = (metrics.clone(), dead.clone(), opts.clone(), stop.clone());
         thread::Builder::new()
             .name("ingest".into())
+            .stack_size(canary_ingest::PARSE_STACK_BYTES)
             .spawn(move || read_inputs(reader, &o, tx_norm, &m, &d, &stop))
             .expect("spawn ingest thread")
     };
@@ -391,6 +392,7 @@ impl ParallelParse {
             workers.push(
                 thread::Builder::new()
                     .name("parse".into())
+                    .stack_size(canary_ingest::PARSE_STACK_BYTES)
                     .spawn(move || {
                         let mut scratch = Vec::new();
                         for mut raw in rx_in {

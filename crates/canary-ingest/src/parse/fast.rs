@@ -18,7 +18,7 @@
 //! serde_json's reason and message.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -68,6 +68,7 @@ pub(super) fn status<'a>(t: &'a str, doc: &mut Doc<'a>) -> bool {
             t,
             s: t.as_bytes(),
             m: blocks,
+            nesting: Cell::new(0),
         };
         scan.doc(0, doc).is_ok_and(|end| end == t.len())
     })
@@ -455,7 +456,14 @@ struct Scan<'a, 'm> {
     t: &'a str,
     s: &'a [u8],
     m: &'m [Block],
+    /// Documents nested inside documents (retweeted or shared originals),
+    /// bounded so a hostile line cannot exhaust the stack.
+    nesting: Cell<u32>,
 }
+
+/// Real dumps nest a document once (a retweet's original, a quote inside
+/// it); serde_json itself stops at 128 levels.
+const MAX_NESTING: u32 = 8;
 
 /// Marks `bit` seen, failing on a second sighting: serde rejects duplicate
 /// fields, and which of two values wins must not depend on the path taken.
@@ -803,9 +811,15 @@ impl<'a> Scan<'a, '_> {
         if let Some(end) = self.null(i) {
             return Ok((None, end));
         }
+        let n = self.nesting.get();
+        if n >= MAX_NESTING {
+            return Err(Fallback);
+        }
+        self.nesting.set(n + 1);
         let mut d = Box::<Doc<'a>>::default();
-        let end = self.doc(i, &mut d)?;
-        Ok((Some(d), end))
+        let end = self.doc(i, &mut d);
+        self.nesting.set(n);
+        Ok((Some(d), end?))
     }
 
     fn extended(&self, i: usize) -> R<(Extended<'a>, usize)> {
@@ -1163,6 +1177,22 @@ mod tests {
         ] {
             assert!(!status(bad, &mut Doc::default()), "{bad}");
         }
+        // Deep nesting is serde's to refuse, not a stack overflow.
+        let deep = format!(
+            "{}\"text\":\"t\"{}",
+            r#"{"retweeted_status":"#.repeat(100_000),
+            "}".repeat(100_000)
+        );
+        assert!(!status(&deep, &mut Doc::default()));
+        // serde_json's 128 levels of `Doc` need more than a test thread's
+        // stack in a debug build.
+        let refused = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || matches!(parse(&deep, false)[0], crate::Parsed::Rejected(_)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(refused);
         // Grammar inside a skipped value is not checked: serde rejects this
         // line, the fast path reads it.
         let lax = r#"{"created_at":"Sat Mar 10 14:03:15 +0000 2018","id_str":"1","text":"t","user":{"screen_name":"u","x":[1 2]}}"#;
