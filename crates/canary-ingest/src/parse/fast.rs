@@ -61,18 +61,25 @@ pub(super) fn status<'a>(t: &'a str, doc: &mut Doc<'a>) -> bool {
         return false;
     }
     BLOCKS.with_borrow_mut(|blocks| {
-        if !index(t.as_bytes(), blocks) {
-            return false;
-        }
-        let scan = Scan {
-            t,
-            s: t.as_bytes(),
-            m: blocks,
-            nesting: Cell::new(0),
+        let ok = index(t.as_bytes(), blocks) && {
+            let scan = Scan {
+                t,
+                s: t.as_bytes(),
+                m: blocks,
+                nesting: Cell::new(0),
+            };
+            scan.doc(0, doc).is_ok_and(|end| end == t.len())
         };
-        scan.doc(0, doc).is_ok_and(|end| end == t.len())
+        // A 16 MB line needs 8 MB of masks; keep that only while it is used.
+        if blocks.capacity() > KEEP_BLOCKS {
+            *blocks = Vec::new();
+        }
+        ok
     })
 }
+
+/// Masks kept between lines: enough for a 1 MiB line.
+const KEEP_BLOCKS: usize = (1 << 20) / 64;
 
 #[cfg(target_arch = "x86_64")]
 fn available() -> bool {
