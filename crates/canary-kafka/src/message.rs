@@ -1,15 +1,18 @@
 //! What flows on the topics after `raw`: versioned JSON envelopes around the
-//! core record types.
+//! core record types, several to a Kafka message.
 
 use canary_core::IngestRecord;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Header on a `raw` message that carries a control record instead of a line
 /// (value `end`: the replay is over, close every window).
 pub const CONTROL_HEADER: &str = "canary-control";
 
-/// Version of [`Envelope`].
-pub const ENVELOPE_VERSION: u16 = 1;
+/// Version of [`Envelope`] and of the message around it: 2 packs several
+/// envelopes into one message (`{"v":2,"recs":[...]}`); 1 was one envelope
+/// per message, still read.
+pub const ENVELOPE_VERSION: u16 = 2;
 
 /// What an envelope carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +26,8 @@ pub enum Kind {
     End,
 }
 
-/// One message on `parsed`, `normalized`, `languaged` and `scored`.
+/// One record on `parsed`, `normalized`, `languaged` and `scored`; messages
+/// carry them in order, as [`decode`] splits them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// [`ENVELOPE_VERSION`].
@@ -86,6 +90,53 @@ impl Envelope {
     }
 }
 
+#[derive(Deserialize)]
+struct Head<'a> {
+    v: u16,
+    #[serde(borrow, default)]
+    recs: Option<Vec<&'a RawValue>>,
+}
+
+/// Splits a message into the JSON of its envelopes, in order, each with its
+/// position: the elements of a version 2 message, or the whole of a version 1
+/// message (position None).
+pub fn decode(b: &[u8]) -> Result<Vec<(Option<usize>, &[u8])>, String> {
+    let h: Head<'_> = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+    if h.v > ENVELOPE_VERSION {
+        return Err(format!(
+            "envelope version {} is newer than {ENVELOPE_VERSION}",
+            h.v
+        ));
+    }
+    Ok(match h.recs {
+        Some(recs) => recs
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (Some(i), r.get().as_bytes()))
+            .collect(),
+        None => vec![(None, b)],
+    })
+}
+
+/// Starts a version 2 message; [`pack_push`] appends envelopes, [`pack_end`] closes it.
+pub(crate) fn pack_start(buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(b"{\"v\":2,\"recs\":[");
+}
+
+/// Appends one envelope's JSON (`first`: the message holds none yet).
+pub(crate) fn pack_push(buf: &mut Vec<u8>, first: bool, env: &[u8]) {
+    if !first {
+        buf.push(b',');
+    }
+    buf.extend_from_slice(env);
+}
+
+/// Closes a message started with [`pack_start`].
+pub(crate) fn pack_end(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"]}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +158,37 @@ mod tests {
         assert!(Envelope::from_slice(br#"{"v":1,"kind":"record"}"#).is_err());
         assert!(Envelope::from_slice(br#"{"v":9,"kind":"end"}"#).is_err());
         assert!(Envelope::from_slice(b"not json").is_err());
+    }
+
+    #[test]
+    fn packs_and_splits_messages() {
+        let a = Envelope::control(Kind::Watermark, Some(3), 1).to_vec();
+        let b = Envelope::control(Kind::End, Some(4), 2).to_vec();
+        let mut m = Vec::new();
+        pack_start(&mut m);
+        pack_push(&mut m, true, &a);
+        pack_push(&mut m, false, &b);
+        pack_end(&mut m);
+        assert_eq!(
+            decode(&m).expect("splits"),
+            [(Some(0), &a[..]), (Some(1), &b[..])]
+        );
+        // Version 1: one envelope per message.
+        let old = br#"{"v":1,"kind":"end","max_event_ms":4,"raw_ms":2}"#;
+        let recs = decode(old).expect("old form");
+        assert_eq!(recs, [(None, &old[..])]);
+        assert_eq!(
+            Envelope::from_slice(recs[0].1)
+                .expect("parses")
+                .max_event_ms,
+            Some(4)
+        );
+        assert!(decode(br#"{"v":3,"recs":[]}"#).is_err());
+        assert!(decode(b"not json").is_err());
+        // A bad element is the element's problem, not the message's.
+        let recs = decode(br#"{"v":2,"recs":[{"v":2,"kind":"nope"},{"v":2,"kind":"end"}]}"#)
+            .expect("splits");
+        assert!(Envelope::from_slice(recs[0].1).is_err());
+        assert!(Envelope::from_slice(recs[1].1).is_ok());
     }
 }

@@ -174,6 +174,97 @@ pub(crate) struct OutRec {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// A packed message is closed once it holds this many bytes: far below the
+/// producer's `message.max.bytes` (1 MB), large enough that per-message costs
+/// (librdkafka, lz4 frames, the broker) no longer matter.
+const PACK_BYTES: usize = 256 * 1024;
+
+/// Envelopes for one topic partition, packed into one message.
+struct Pack {
+    topic: String,
+    partition: i32,
+    buf: Vec<u8>,
+    n: usize,
+}
+
+impl Pack {
+    fn finish(mut self) -> OutRec {
+        crate::message::pack_end(&mut self.buf);
+        OutRec {
+            topic: self.topic,
+            partition: Some(self.partition),
+            key: Vec::new(),
+            payload: self.buf,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A stage's outputs: records sent one per message (dead letters, alerts,
+/// windows), and envelopes packed with the others for the same topic
+/// partition, in order, into few messages.
+#[derive(Default)]
+pub(crate) struct Out {
+    recs: Vec<OutRec>,
+    packs: Vec<Pack>,
+    scratch: Vec<u8>,
+}
+
+impl Out {
+    /// A record of its own.
+    pub fn push(&mut self, r: OutRec) {
+        self.recs.push(r);
+    }
+
+    /// An envelope for `topic` partition `partition`.
+    pub fn pack(&mut self, topic: &str, partition: i32, env: &crate::message::Envelope) {
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        serde_json::to_writer(&mut s, env).expect("envelopes always serialize");
+        self.pack_json(topic, partition, &s);
+        self.scratch = s;
+    }
+
+    /// An envelope already serialised.
+    pub fn pack_json(&mut self, topic: &str, partition: i32, env: &[u8]) {
+        let i = match self
+            .packs
+            .iter()
+            .position(|p| p.partition == partition && p.topic == topic)
+        {
+            Some(i) => i,
+            None => {
+                let mut buf = Vec::with_capacity(env.len() * 2 + 32);
+                crate::message::pack_start(&mut buf);
+                self.packs.push(Pack {
+                    topic: topic.to_owned(),
+                    partition,
+                    buf,
+                    n: 0,
+                });
+                self.packs.len() - 1
+            }
+        };
+        let p = &mut self.packs[i];
+        crate::message::pack_push(&mut p.buf, p.n == 0, env);
+        p.n += 1;
+    }
+
+    /// What is ready to send: the records, and the packs that are full (or
+    /// every pack, with `all`).
+    fn drain_ready(&mut self, all: bool, into: &mut Vec<OutRec>) {
+        into.append(&mut self.recs);
+        let mut i = 0;
+        while i < self.packs.len() {
+            if all || self.packs[i].buf.len() >= PACK_BYTES {
+                into.push(self.packs.swap_remove(i).finish());
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
 /// Sends as part of `batch`, waiting while the local queue is full
 /// (backpressure) unless `stopping` has run out of patience.
 pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping, batch: usize) -> Result<(), Error> {
@@ -266,17 +357,18 @@ fn wait_for(p: &Prod, stopping: &Stopping, done: impl Fn(&Prod) -> bool) -> Resu
 }
 
 /// A dead letter for the DLQ topic, with the headers operators filter on.
-#[allow(clippy::too_many_arguments)]
+/// `index`: the record's position within a message that packs several (it
+/// then extends the key and has a `source_index` header).
 pub(crate) fn dead_letter(
     topics: &Topics,
     stage: StageName,
     reason: &str,
     detail: String,
-    source_topic: &str,
-    partition: i32,
-    offset: i64,
+    m: &In<'_>,
+    index: Option<usize>,
     raw: &[u8],
 ) -> OutRec {
+    let (source_topic, partition, offset) = (m.topic, m.partition, m.offset);
     let d = DeadLetter::new(
         stage.as_str(),
         reason,
@@ -285,18 +377,24 @@ pub(crate) fn dead_letter(
         offset.max(0) as u64,
         raw,
     );
+    let mut key = format!("{source_topic}/{partition}/{offset}");
+    let mut headers = vec![
+        ("stage", stage.as_str().into()),
+        ("reason", reason.into()),
+        ("source_topic", source_topic.into()),
+        ("source_partition", partition.to_string()),
+        ("source_offset", offset.to_string()),
+    ];
+    if let Some(i) = index {
+        key.push_str(&format!("/{i}"));
+        headers.push(("source_index", i.to_string()));
+    }
     OutRec {
         topic: topics.dead_letters.clone(),
         partition: None,
-        key: format!("{source_topic}/{partition}/{offset}").into_bytes(),
+        key: key.into_bytes(),
         payload: serde_json::to_vec(&d).expect("dead letters serialize"),
-        headers: vec![
-            ("stage", stage.as_str().into()),
-            ("reason", reason.into()),
-            ("source_topic", source_topic.into()),
-            ("source_partition", partition.to_string()),
-            ("source_offset", offset.to_string()),
-        ],
+        headers,
     }
 }
 
@@ -306,7 +404,6 @@ pub(crate) struct In<'a> {
     pub partition: i32,
     pub offset: i64,
     pub payload: &'a [u8],
-    pub key: &'a [u8],
     pub timestamp_ms: Option<i64>,
     pub control: Option<&'a [u8]>,
 }
@@ -314,7 +411,7 @@ pub(crate) struct In<'a> {
 /// A stage's logic, driven by [`run_loop`].
 pub(crate) trait Processor: Send + 'static {
     /// Handles one input message, appending outputs.
-    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error>;
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error>;
 
     /// Every output of the inputs read up to `consumed` (next offset to read,
     /// per partition) is delivered: the offsets that may be stored now.
@@ -350,7 +447,7 @@ pub(crate) trait Processor: Send + 'static {
     }
 
     /// No input for a while (live streams); may emit outputs.
-    fn idle(&mut self, _out: &mut Vec<OutRec>) -> Result<(), Error> {
+    fn idle(&mut self, _out: &mut Out) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -648,7 +745,8 @@ pub(crate) fn run_loop<P: Processor>(
 
     let lag = lag_gauge(metrics)?;
     let records = metrics.stage_records.with_label_values(&[stage.as_str()]);
-    let mut out: Vec<OutRec> = Vec::new();
+    let mut out = Out::default();
+    let mut ready: Vec<OutRec> = Vec::new();
     let mut last_lag = Instant::now();
     let mut last_input = Instant::now();
     let mut last_idle = Instant::now();
@@ -693,7 +791,6 @@ pub(crate) fn run_loop<P: Processor>(
                     partition: m.partition(),
                     offset: m.offset(),
                     payload: m.payload().unwrap_or_default(),
-                    key: m.key().unwrap_or_default(),
                     timestamp_ms: m.timestamp().to_millis(),
                     control,
                 };
@@ -703,7 +800,8 @@ pub(crate) fn run_loop<P: Processor>(
                     .lock()
                     .expect("not poisoned")
                     .insert(m.partition(), m.offset() + 1);
-                for r in out.drain(..) {
+                out.drain_ready(false, &mut ready);
+                for r in ready.drain(..) {
                     send(&producer, &r, stopping, batch)?;
                     sent += 1;
                 }
@@ -715,11 +813,13 @@ pub(crate) fn run_loop<P: Processor>(
                 if last_input.elapsed() >= every && last_idle.elapsed() >= every {
                     last_idle = Instant::now();
                     shared.with(|p| p.idle(&mut out))?;
-                    for r in out.drain(..) {
-                        send(&producer, &r, stopping, batch)?;
-                        sent += 1;
-                    }
                 }
+            }
+            // Packed envelopes leave with their batch, so its offsets can be stored.
+            out.drain_ready(true, &mut ready);
+            for r in ready.drain(..) {
+                send(&producer, &r, stopping, batch)?;
+                sent += 1;
             }
             let consumed = shared.consumed.lock().expect("not poisoned").clone();
             if n > 0 || sent > 0 {
