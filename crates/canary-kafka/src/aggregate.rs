@@ -11,6 +11,7 @@ use canary_core::aggregate::{
     AggregateConfig, AggregateOutput, Aggregator, AggregatorState, AlertState, PostOutcome,
 };
 use canary_telemetry::Metrics;
+use prometheus::{Gauge, IntCounter};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -158,6 +159,10 @@ struct Aggregate {
     last_checkpoint: Instant,
     outputs: Vec<AggregateOutput>,
     metrics: Metrics,
+    // Per-record metrics, looked up once (a label lookup hashes and locks).
+    late: IntCounter,
+    duplicates: IntCounter,
+    watermark: Gauge,
     latency: hdrhistogram::Histogram<u64>,
 }
 
@@ -312,10 +317,7 @@ impl Aggregate {
                 }
                 match agg.on_post(&p, &mut self.outputs) {
                     PostOutcome::Late => {
-                        self.metrics
-                            .dead_letters
-                            .with_label_values(&["aggregate", "late"])
-                            .inc();
+                        self.late.inc();
                         out.push(dead_letter(
                             &self.topics,
                             StageName::Aggregate,
@@ -329,11 +331,7 @@ impl Aggregate {
                             raw,
                         ));
                     }
-                    PostOutcome::Duplicate => self
-                        .metrics
-                        .posts_dropped
-                        .with_label_values(&["aggregate", "duplicate"])
-                        .inc(),
+                    PostOutcome::Duplicate => self.duplicates.inc(),
                     _ => {}
                 }
             }
@@ -354,10 +352,7 @@ impl Aggregate {
             _ => {}
         }
         if let Some(wm) = part.agg.watermark() {
-            self.metrics
-                .watermark_timestamp
-                .with_label_values(&["aggregate"])
-                .set(wm as f64 / 1000.0);
+            self.watermark.set(wm as f64 / 1000.0);
         }
         self.emit(out)
     }
@@ -516,6 +511,15 @@ fn aggregate_inner(
         last_checkpoint: Instant::now(),
         outputs: Vec::new(),
         metrics: metrics.clone(),
+        late: metrics
+            .dead_letters
+            .with_label_values(&["aggregate", "late"]),
+        duplicates: metrics
+            .posts_dropped
+            .with_label_values(&["aggregate", "duplicate"]),
+        watermark: metrics
+            .watermark_timestamp
+            .with_label_values(&["aggregate"]),
         latency: hdrhistogram::Histogram::new(3).expect("valid precision"),
     };
     let p = runner::run_loop(

@@ -1,8 +1,10 @@
 //! What flows on the topics after `raw`: versioned JSON envelopes around the
 //! core record types, several to a Kafka message.
 
-use canary_core::IngestRecord;
-use serde::{Deserialize, Serialize};
+use canary_core::{IngestRecord, Post};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 /// Header on a `raw` message that carries a control record instead of a line
@@ -35,7 +37,11 @@ pub struct Envelope {
     /// What this is.
     pub kind: Kind,
     /// The record, for [`Kind::Record`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "record"
+    )]
     pub rec: Option<IngestRecord>,
     /// Newest event time of the whole stream before this message (stamped by
     /// normalize; absent upstream of it).
@@ -90,6 +96,45 @@ impl Envelope {
     }
 }
 
+/// Reads a record without serde's buffering of internally tagged enums
+/// (every string copied into an intermediate tree first, which cost each
+/// stage more than the record's own fields): when `type` comes first, as
+/// canary writes it, a post is read straight into [`Post`]; anything else
+/// takes the general path.
+fn record<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IngestRecord>, D::Error> {
+    d.deserialize_map(RecordVisitor).map(Some)
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = IngestRecord;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IngestRecord, A::Error> {
+        let mut fields = serde_json::Map::new();
+        if let Some(key) = map.next_key::<String>()? {
+            if key == "type" {
+                let t: String = map.next_value()?;
+                if t == "post" {
+                    return Post::deserialize(MapAccessDeserializer::new(map))
+                        .map(IngestRecord::Post);
+                }
+                fields.insert(key, serde_json::Value::String(t));
+            } else {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+            fields.insert(k, v);
+        }
+        IngestRecord::deserialize(serde_json::Value::Object(fields)).map_err(de::Error::custom)
+    }
+}
+
 #[derive(Deserialize)]
 struct Head<'a> {
     v: u16,
@@ -118,18 +163,17 @@ pub fn decode(b: &[u8]) -> Result<Vec<(Option<usize>, &[u8])>, String> {
     })
 }
 
-/// Starts a version 2 message; [`pack_push`] appends envelopes, [`pack_end`] closes it.
+/// Starts a version 2 message; envelopes follow [`pack_next`], [`pack_end`] closes it.
 pub(crate) fn pack_start(buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(b"{\"v\":2,\"recs\":[");
 }
 
-/// Appends one envelope's JSON (`first`: the message holds none yet).
-pub(crate) fn pack_push(buf: &mut Vec<u8>, first: bool, env: &[u8]) {
+/// Before appending an envelope's JSON (`first`: the message holds none yet).
+pub(crate) fn pack_next(buf: &mut Vec<u8>, first: bool) {
     if !first {
         buf.push(b',');
     }
-    buf.extend_from_slice(env);
 }
 
 /// Closes a message started with [`pack_start`].
@@ -161,13 +205,39 @@ mod tests {
     }
 
     #[test]
+    fn reads_records_in_any_field_order() {
+        let post = r#"{"v":2,"kind":"record","rec":{"type":"post","id":"7","event_ms":1,"text":"hi","lang":"en"},"raw_ms":3}"#;
+        let late_tag = r#"{"v":2,"kind":"record","rec":{"id":"7","event_ms":1,"type":"post","text":"hi","lang":"en"},"raw_ms":3}"#;
+        let a = Envelope::from_slice(post.as_bytes()).expect("parses");
+        assert_eq!(
+            a,
+            Envelope::from_slice(late_tag.as_bytes()).expect("parses")
+        );
+        let mut p = Post::new("7", 1, "hi");
+        p.lang = Some("en".into());
+        assert_eq!(a.rec, Some(IngestRecord::Post(p)));
+        let del =
+            r#"{"v":2,"kind":"record","rec":{"type":"delete","id":"9","at_ms":5},"raw_ms":0}"#;
+        let d = Envelope::from_slice(del.as_bytes()).expect("parses");
+        assert!(
+            matches!(d.rec, Some(IngestRecord::Delete { ref id, at_ms: Some(5), .. }) if id == "9")
+        );
+        let bad = r#"{"v":2,"kind":"record","rec":{"type":"post","id":"7"},"raw_ms":0}"#;
+        assert!(Envelope::from_slice(bad.as_bytes()).is_err());
+        let unknown = r#"{"v":2,"kind":"record","rec":{"type":"poll","id":"7"},"raw_ms":0}"#;
+        assert!(Envelope::from_slice(unknown.as_bytes()).is_err());
+    }
+
+    #[test]
     fn packs_and_splits_messages() {
         let a = Envelope::control(Kind::Watermark, Some(3), 1).to_vec();
         let b = Envelope::control(Kind::End, Some(4), 2).to_vec();
         let mut m = Vec::new();
         pack_start(&mut m);
-        pack_push(&mut m, true, &a);
-        pack_push(&mut m, false, &b);
+        pack_next(&mut m, true);
+        m.extend_from_slice(&a);
+        pack_next(&mut m, false);
+        m.extend_from_slice(&b);
         pack_end(&mut m);
         assert_eq!(
             decode(&m).expect("splits"),

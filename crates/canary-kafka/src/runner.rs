@@ -207,7 +207,7 @@ impl Pack {
 pub(crate) struct Out {
     recs: Vec<OutRec>,
     packs: Vec<Pack>,
-    scratch: Vec<u8>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl Out {
@@ -218,15 +218,22 @@ impl Out {
 
     /// An envelope for `topic` partition `partition`.
     pub fn pack(&mut self, topic: &str, partition: i32, env: &crate::message::Envelope) {
-        let mut s = std::mem::take(&mut self.scratch);
-        s.clear();
-        serde_json::to_writer(&mut s, env).expect("envelopes always serialize");
-        self.pack_json(topic, partition, &s);
-        self.scratch = s;
+        let p = self.pack_for(topic, partition);
+        crate::message::pack_next(&mut p.buf, p.n == 0);
+        // Straight into the message: no copy of the envelope's JSON.
+        serde_json::to_writer(&mut p.buf, env).expect("envelopes always serialize");
+        p.n += 1;
     }
 
     /// An envelope already serialised.
     pub fn pack_json(&mut self, topic: &str, partition: i32, env: &[u8]) {
+        let p = self.pack_for(topic, partition);
+        crate::message::pack_next(&mut p.buf, p.n == 0);
+        p.buf.extend_from_slice(env);
+        p.n += 1;
+    }
+
+    fn pack_for(&mut self, topic: &str, partition: i32) -> &mut Pack {
         let i = match self
             .packs
             .iter()
@@ -234,7 +241,11 @@ impl Out {
         {
             Some(i) => i,
             None => {
-                let mut buf = Vec::with_capacity(env.len() * 2 + 32);
+                // Sized for a full message, so it never grows by copying.
+                let mut buf = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(PACK_BYTES + PACK_BYTES / 2));
                 crate::message::pack_start(&mut buf);
                 self.packs.push(Pack {
                     topic: topic.to_owned(),
@@ -245,9 +256,15 @@ impl Out {
                 self.packs.len() - 1
             }
         };
-        let p = &mut self.packs[i];
-        crate::message::pack_push(&mut p.buf, p.n == 0, env);
-        p.n += 1;
+        &mut self.packs[i]
+    }
+
+    /// Takes back a sent message's buffer for the next pack: fresh large
+    /// buffers cost page faults each time.
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() >= PACK_BYTES && self.spare.len() < 16 {
+            self.spare.push(buf);
+        }
     }
 
     /// What is ready to send: the records, and the packs that are full (or
@@ -369,14 +386,29 @@ pub(crate) fn dead_letter(
     raw: &[u8],
 ) -> OutRec {
     let (source_topic, partition, offset) = (m.topic, m.partition, m.offset);
-    let d = DeadLetter::new(
-        stage.as_str(),
-        reason,
-        detail,
-        &format!("{source_topic}/{partition}"),
-        offset.max(0) as u64,
-        raw,
-    );
+    let source = format!("{source_topic}/{partition}");
+    let payload = match std::str::from_utf8(raw) {
+        // The common case, written from borrowed parts.
+        Ok(raw) => serde_json::to_vec(&DeadLetterRef {
+            v: canary_core::RECORD_VERSION,
+            stage: stage.as_str(),
+            reason,
+            detail: &detail,
+            source: &source,
+            offset: offset.max(0) as u64,
+            raw,
+            encoding: "utf8",
+        }),
+        Err(_) => serde_json::to_vec(&DeadLetter::new(
+            stage.as_str(),
+            reason,
+            detail,
+            &source,
+            offset.max(0) as u64,
+            raw,
+        )),
+    }
+    .expect("dead letters serialize");
     let mut key = format!("{source_topic}/{partition}/{offset}");
     let mut headers = vec![
         ("stage", stage.as_str().into()),
@@ -393,9 +425,23 @@ pub(crate) fn dead_letter(
         topic: topics.dead_letters.clone(),
         partition: None,
         key: key.into_bytes(),
-        payload: serde_json::to_vec(&d).expect("dead letters serialize"),
+        payload,
         headers,
     }
+}
+
+/// [`DeadLetter`]'s JSON (same fields, same order) without copying its parts.
+#[derive(serde::Serialize)]
+struct DeadLetterRef<'a> {
+    v: u16,
+    stage: &'a str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    detail: &'a str,
+    source: &'a str,
+    offset: u64,
+    raw: &'a str,
+    encoding: &'a str,
 }
 
 /// One input message as a stage sees it.
@@ -804,6 +850,7 @@ pub(crate) fn run_loop<P: Processor>(
                 for r in ready.drain(..) {
                     send(&producer, &r, stopping, batch)?;
                     sent += 1;
+                    out.recycle(r.payload);
                 }
             }
             records.inc_by(n as u64);
@@ -820,6 +867,7 @@ pub(crate) fn run_loop<P: Processor>(
             for r in ready.drain(..) {
                 send(&producer, &r, stopping, batch)?;
                 sent += 1;
+                out.recycle(r.payload);
             }
             let consumed = shared.consumed.lock().expect("not poisoned").clone();
             if n > 0 || sent > 0 {
@@ -1069,5 +1117,42 @@ impl RawProducer {
     /// Lines sent so far.
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_are_the_core_type() {
+        let topics = Topics::new("t.");
+        for (detail, raw) in [
+            ("why", &br#"{"a":"b\"c"}"#[..]),
+            ("", &b"plain"[..]),
+            ("bin", &[0xff, 0xfe, 0][..]),
+        ] {
+            let m = In {
+                topic: "t.scored",
+                partition: 2,
+                offset: 41,
+                payload: raw,
+                timestamp_ms: None,
+                control: None,
+            };
+            let r = dead_letter(
+                &topics,
+                StageName::Aggregate,
+                "late",
+                detail.into(),
+                &m,
+                Some(3),
+                raw,
+            );
+            let want = DeadLetter::new("aggregate", "late", detail, "t.scored/2", 41, raw);
+            assert_eq!(r.payload, serde_json::to_vec(&want).expect("serializes"));
+            assert_eq!(r.key, b"t.scored/2/41/3");
+            assert!(r.headers.contains(&("source_index", "3".into())));
+        }
     }
 }
