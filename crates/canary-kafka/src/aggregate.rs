@@ -357,10 +357,6 @@ impl Aggregate {
         self.emit(out)
     }
 
-    fn checkpoint_due(&self) -> bool {
-        self.last_checkpoint.elapsed() >= self.opts.checkpoint_every
-    }
-
     fn latency_ms(&self, q: f64) -> f64 {
         self.latency.value_at_quantile(q) as f64 / 1000.0
     }
@@ -395,22 +391,15 @@ impl Processor for Aggregate {
     fn delivered(
         &mut self,
         _consumed: &BTreeMap<i32, i64>,
-        latest: bool,
         shutdown: bool,
     ) -> Result<Option<BTreeMap<i32, i64>>, Error> {
         if let Some(f) = &mut self.file {
             f.flush()?;
         }
-        // A checkpoint holds the aggregators' current state: only when no
-        // input beyond the delivered ones has been processed.
-        if !latest || !(shutdown || self.checkpoint_due()) {
+        if !shutdown && self.last_checkpoint.elapsed() < self.opts.checkpoint_every {
             return Ok(None);
         }
         Ok(Some(self.checkpoint_all()?))
-    }
-
-    fn wants_latest(&self) -> bool {
-        self.checkpoint_due()
     }
 
     fn on_assign(&mut self, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, Error> {

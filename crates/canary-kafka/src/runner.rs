@@ -14,7 +14,7 @@ use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -105,47 +105,17 @@ fn producer_config(brokers: &str, options: &BTreeMap<String, String>) -> ClientC
     c
 }
 
-/// Counts failed deliveries (the loop refuses to store offsets after one)
-/// and delivery reports per batch, so a batch's input offsets can be stored
-/// once its own outputs are acknowledged while later batches are in flight.
+/// Counts failed deliveries; the loop refuses to store offsets after one.
 #[derive(Default)]
 pub(crate) struct DeliveryCtx {
     failed: AtomicU64,
-    /// Delivery reports (acknowledged or failed) per batch number; batch 0
-    /// (raw lines from a replay, shutdown and revoke paths) is not counted.
-    reported: Mutex<HashMap<usize, u64>>,
-}
-
-impl DeliveryCtx {
-    /// Every output of `batch` (`sent` of them) has its delivery report.
-    fn is_complete(&self, batch: usize, sent: u64) -> bool {
-        sent == 0
-            || self
-                .reported
-                .lock()
-                .expect("not poisoned")
-                .get(&batch)
-                .is_some_and(|&n| n >= sent)
-    }
-
-    fn forget(&self, batch: usize) {
-        self.reported.lock().expect("not poisoned").remove(&batch);
-    }
 }
 
 impl ClientContext for DeliveryCtx {}
 
 impl ProducerContext for DeliveryCtx {
-    type DeliveryOpaque = usize;
-    fn delivery(&self, r: &DeliveryResult<'_>, batch: usize) {
-        if batch != 0 {
-            *self
-                .reported
-                .lock()
-                .expect("not poisoned")
-                .entry(batch)
-                .or_default() += 1;
-        }
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
         if let Err((e, m)) = r {
             // One line per failing flush, not per record: a purge on the way
             // out fails every queued record at once.
@@ -282,12 +252,10 @@ impl Out {
     }
 }
 
-/// Sends as part of `batch`, waiting while the local queue is full
-/// (backpressure) unless `stopping` has run out of patience.
-pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping, batch: usize) -> Result<(), Error> {
-    let mut rec = BaseRecord::with_opaque_to(&r.topic, batch)
-        .payload(&r.payload)
-        .key(&r.key);
+/// Sends, waiting while the local queue is full (backpressure) unless
+/// `stopping` has run out of patience.
+pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping) -> Result<(), Error> {
+    let mut rec = BaseRecord::to(&r.topic).payload(&r.payload).key(&r.key);
     // An empty header list still costs a native allocation per message.
     if !r.headers.is_empty() {
         let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
@@ -329,15 +297,9 @@ fn undelivered(p: &Prod) -> Error {
 /// Waits until every record sent so far is acknowledged; fails if any was not,
 /// or when `stopping` gives up on the broker first.
 pub(crate) fn flush(p: &Prod, stopping: &Stopping) -> Result<(), Error> {
-    wait_for(p, stopping, |p| p.in_flight_count() == 0)
-}
-
-/// Serves delivery reports until `done` holds, then fails if any delivery
-/// failed; or fails when `stopping` gives up on the broker first.
-fn wait_for(p: &Prod, stopping: &Stopping, done: impl Fn(&Prod) -> bool) -> Result<(), Error> {
     let started = Instant::now();
     let mut warned = started;
-    while !done(p) {
+    while p.in_flight_count() > 0 {
         if stopping.give_up() {
             p.context().failed.swap(0, Ordering::Relaxed);
             return Err(undelivered(p));
@@ -350,7 +312,7 @@ fn wait_for(p: &Prod, stopping: &Stopping, done: impl Fn(&Prod) -> bool) -> Resu
         for _ in 0..16 {
             p.poll(Duration::ZERO);
         }
-        if done(p) {
+        if p.in_flight_count() == 0 {
             break;
         }
         std::thread::sleep(if started.elapsed() < Duration::from_secs(1) {
@@ -459,23 +421,14 @@ pub(crate) trait Processor: Send + 'static {
     /// Handles one input message, appending outputs.
     fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error>;
 
-    /// Every output of the inputs read up to `consumed` (next offset to read,
-    /// per partition) is delivered: the offsets that may be stored now.
-    /// `latest`: nothing was read past `consumed`, so the processor's state
-    /// is exactly that of the inputs up to there.
+    /// After every output so far is delivered: the offsets (next to read, per
+    /// partition) that may be stored now. `consumed` holds what was read.
     fn delivered(
         &mut self,
         consumed: &BTreeMap<i32, i64>,
-        _latest: bool,
         _shutdown: bool,
     ) -> Result<Option<BTreeMap<i32, i64>>, Error> {
         Ok(Some(consumed.clone()))
-    }
-
-    /// Asks the runner to wait for every output before reading on, so that
-    /// the next [`Processor::delivered`] is `latest`.
-    fn wants_latest(&self) -> bool {
-        false
     }
 
     /// Partitions assigned: where to start each (None: the committed offset).
@@ -498,25 +451,11 @@ pub(crate) trait Processor: Send + 'static {
     }
 }
 
-/// A batch whose outputs may still await acknowledgement.
-struct Pending {
-    batch: usize,
-    sent: u64,
-    /// Next offsets to read once the batch was handled.
-    consumed: BTreeMap<i32, i64>,
-}
-
-/// Batches in flight at most: a slow broker then holds the stage back
-/// instead of letting it read on.
-const MAX_PENDING: usize = 4;
-
 struct Shared<P> {
     /// None once the loop has ended and handed the processor back.
     processor: Mutex<Option<P>>,
     producer: Arc<Prod>,
     consumed: Mutex<BTreeMap<i32, i64>>,
-    /// Oldest first.
-    pending: Mutex<VecDeque<Pending>>,
     topic: String,
     hi: Mutex<HashMap<i32, i64>>,
     error: Mutex<Option<Error>>,
@@ -608,11 +547,6 @@ impl<P: Processor> ConsumerContext for Ctx<P> {
                         commit(base, mode)?;
                     }
                     consumed.retain(|p, _| !parts.contains(p));
-                    // Every batch is delivered now; what they would store
-                    // for the revoked partitions is stale.
-                    for b in s.pending.lock().expect("not poisoned").iter_mut() {
-                        b.consumed.retain(|p, _| !parts.contains(p));
-                    }
                     Ok(())
                 });
                 if let Err(e) = r {
@@ -661,42 +595,6 @@ fn store_offsets<C: ConsumerContext>(
         Err(KafkaError::StoreOffset(RDKafkaErrorCode::State)) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Stores the input offsets of the oldest batches whose outputs are all
-/// acknowledged (in batch order, so a stored offset never skips an
-/// undelivered output); fails without storing anything once a delivery failed.
-fn settle<P: Processor>(
-    shared: &Shared<P>,
-    consumer: &BaseConsumer<Ctx<P>>,
-    input: &str,
-) -> Result<(), Error> {
-    let producer = &shared.producer;
-    for _ in 0..16 {
-        producer.poll(Duration::ZERO);
-    }
-    let failed = producer.context().failed.swap(0, Ordering::Relaxed);
-    if failed > 0 {
-        return Err(Error::Delivery(failed));
-    }
-    let mut done = None;
-    let latest = {
-        let mut pending = shared.pending.lock().expect("not poisoned");
-        while let Some(b) = pending.front() {
-            if !producer.context().is_complete(b.batch, b.sent) {
-                break;
-            }
-            producer.context().forget(b.batch);
-            done = pending.pop_front().map(|b| b.consumed);
-        }
-        pending.is_empty()
-    };
-    if let Some(consumed) = done {
-        if let Some(store) = shared.with(|p| p.delivered(&consumed, latest, false))? {
-            store_offsets(consumer, input, &store)?;
-        }
-    }
-    Ok(())
 }
 
 /// The consumer-lag gauge, registered once per process.
@@ -764,7 +662,6 @@ pub(crate) fn run_loop<P: Processor>(
         processor: Mutex::new(Some(processor)),
         producer: producer.clone(),
         consumed: Mutex::new(BTreeMap::new()),
-        pending: Mutex::new(VecDeque::new()),
         topic: input.clone(),
         hi: Mutex::new(HashMap::new()),
         error: Mutex::new(None),
@@ -796,24 +693,14 @@ pub(crate) fn run_loop<P: Processor>(
     let mut last_lag = Instant::now();
     let mut last_input = Instant::now();
     let mut last_idle = Instant::now();
-    // Batch numbers tag each output's delivery report; 0 is not counted.
-    let mut batch = 0usize;
     let result = (|| -> Result<(), Error> {
         while !stopping.requested() {
             if let Some(e) = shared.error.lock().expect("not poisoned").take() {
                 return Err(e);
             }
-            batch = batch.wrapping_add(1).max(1);
             let mut n = 0usize;
-            let mut sent = 0u64;
             let t_batch = Instant::now();
-            // While outputs await acknowledgement, come back soon to store
-            // the offsets of the batches that are done.
-            let mut wait = if shared.pending.lock().expect("not poisoned").is_empty() {
-                Duration::from_millis(100)
-            } else {
-                Duration::from_millis(5)
-            };
+            let mut wait = Duration::from_millis(100);
             while n < common.max_batch {
                 let Some(m) = consumer.poll(wait) else { break };
                 wait = Duration::ZERO;
@@ -848,8 +735,7 @@ pub(crate) fn run_loop<P: Processor>(
                     .insert(m.partition(), m.offset() + 1);
                 out.drain_ready(false, &mut ready);
                 for r in ready.drain(..) {
-                    send(&producer, &r, stopping, batch)?;
-                    sent += 1;
+                    send(&producer, &r, stopping)?;
                     out.recycle(r.payload);
                 }
             }
@@ -862,47 +748,28 @@ pub(crate) fn run_loop<P: Processor>(
                     shared.with(|p| p.idle(&mut out))?;
                 }
             }
-            // Packed envelopes leave with their batch, so its offsets can be stored.
+            // Packed envelopes leave with their batch, before its offsets are stored.
             out.drain_ready(true, &mut ready);
             for r in ready.drain(..) {
-                send(&producer, &r, stopping, batch)?;
-                sent += 1;
+                send(&producer, &r, stopping)?;
                 out.recycle(r.payload);
             }
-            let consumed = shared.consumed.lock().expect("not poisoned").clone();
-            if n > 0 || sent > 0 {
-                shared
-                    .pending
-                    .lock()
-                    .expect("not poisoned")
-                    .push_back(Pending {
-                        batch,
-                        sent,
-                        consumed: consumed.clone(),
-                    });
-            }
-            let t_wait = Instant::now();
-            if shared.with(|p| p.wants_latest()) {
+            let t_flush = Instant::now();
+            if n > 0 || producer.in_flight_count() > 0 {
                 flush(&producer, stopping)?;
-            } else {
-                // Read on while the broker acknowledges, up to MAX_PENDING batches.
-                wait_for(&producer, stopping, |p| {
-                    let pending = shared.pending.lock().expect("not poisoned");
-                    pending.len() <= MAX_PENDING
-                        || pending
-                            .front()
-                            .is_some_and(|b| p.context().is_complete(b.batch, b.sent))
-                })?;
             }
-            settle(&shared, &consumer, &input)?;
             if n > 0 {
                 debug!(
                     n,
-                    sent,
-                    busy_us = (t_wait - t_batch).as_micros() as u64,
-                    wait_us = t_wait.elapsed().as_micros() as u64,
+                    busy_us = (t_flush - t_batch).as_micros() as u64,
+                    flush_us = t_flush.elapsed().as_micros() as u64,
                     "batch"
                 );
+            }
+            let consumed = shared.consumed.lock().expect("not poisoned").clone();
+            let store = shared.with(|p| p.delivered(&consumed, false))?;
+            if let Some(store) = store {
+                store_offsets(&consumer, &input, &store)?;
             }
             if last_lag.elapsed() >= Duration::from_secs(1) {
                 last_lag = Instant::now();
@@ -921,9 +788,8 @@ pub(crate) fn run_loop<P: Processor>(
     // a failure nothing more is stored: what was not delivered is read again.
     let finish = result.as_ref().map_err(|_| ()).ok().map(|()| {
         flush(&producer, stopping)?;
-        shared.pending.lock().expect("not poisoned").clear();
         let consumed = shared.consumed.lock().expect("not poisoned").clone();
-        let store = shared.with(|p| p.delivered(&consumed, true, true))?;
+        let store = shared.with(|p| p.delivered(&consumed, true))?;
         if let Some(store) = store {
             store_offsets(&consumer, &input, &store)?;
             if !store.is_empty() {
@@ -1066,7 +932,7 @@ impl RawProducer {
     /// Queues one line (waits while the local queue is full).
     pub fn send_line(&mut self, line: &[u8]) -> Result<(), Error> {
         self.sent += 1;
-        let rec = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.topic, 0)
+        let rec = BaseRecord::<[u8], [u8]>::to(&self.topic)
             .payload(line)
             .partition(0);
         if let Err((e, rec)) = self.producer.send(rec) {
@@ -1085,7 +951,7 @@ impl RawProducer {
                 payload: line.to_vec(),
                 headers: Vec::new(),
             };
-            send(&self.producer, &r, &self.stopping, 0)?;
+            send(&self.producer, &r, &self.stopping)?;
         }
         if self.sent % 1024 == 0 {
             self.producer.poll(Duration::ZERO);
@@ -1105,7 +971,6 @@ impl RawProducer {
                 headers: vec![(crate::CONTROL_HEADER, "end".into())],
             },
             &self.stopping,
-            0,
         )
     }
 
