@@ -2,7 +2,7 @@
 //! with its next input offset.
 
 use crate::config::StageName;
-use crate::message::{Envelope, Kind};
+use crate::message::{Envelope, Kind, Rec};
 use crate::runner::{self, In, Out, OutRec, Processor, dead_letter, now_ms};
 use crate::stages::{StageOptions, envelope_or_dead, envelopes};
 use crate::{Error, Topics};
@@ -292,7 +292,7 @@ impl Aggregate {
     fn one(
         &mut self,
         m: &In<'_>,
-        (index, raw): (Option<usize>, &[u8]),
+        (index, raw): Rec<'_>,
         env: Envelope,
         out: &mut Out,
     ) -> Result<(), Error> {

@@ -142,10 +142,13 @@ struct Head<'a> {
     recs: Option<Vec<&'a RawValue>>,
 }
 
-/// Splits a message into the JSON of its envelopes, in order, each with its
-/// position: the elements of a version 2 message, or the whole of a version 1
-/// message (position None).
-pub fn decode(b: &[u8]) -> Result<Vec<(Option<usize>, &[u8])>, String> {
+/// One envelope's JSON within a message, with its position in a packed
+/// message (None: the message is a version 1 envelope).
+pub type Rec<'a> = (Option<usize>, &'a [u8]);
+
+/// Splits a message into the JSON of its envelopes, in order: the elements of
+/// a version 2 message, or the whole of a version 1 message.
+pub fn decode(b: &[u8]) -> Result<Vec<Rec<'_>>, String> {
     let h: Head<'_> = serde_json::from_slice(b).map_err(|e| e.to_string())?;
     if h.v > ENVELOPE_VERSION {
         return Err(format!(

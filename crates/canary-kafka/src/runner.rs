@@ -455,6 +455,8 @@ struct Shared<P> {
     /// None once the loop has ended and handed the processor back.
     processor: Mutex<Option<P>>,
     producer: Arc<Prod>,
+    /// Outputs not sent yet: envelopes held back to be packed.
+    out: Mutex<Out>,
     consumed: Mutex<BTreeMap<i32, i64>>,
     topic: String,
     hi: Mutex<HashMap<i32, i64>>,
@@ -526,29 +528,33 @@ impl<P: Processor> ConsumerContext for Ctx<P> {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 info!(partitions = ?parts, topic = %s.topic, "revoked");
-                let r = flush(&s.producer, &s.stopping).and_then(|()| {
-                    let mut consumed = s.consumed.lock().expect("not poisoned");
-                    let mine: BTreeMap<i32, i64> = consumed
-                        .iter()
-                        .filter(|(p, _)| parts.contains(p))
-                        .map(|(&p, &o)| (p, o))
-                        .collect();
-                    let store = s.with(|p| p.on_revoke(&parts, &mine))?;
-                    store_offsets(base, &s.topic, &store)?;
-                    if !store.is_empty() {
-                        // When stopping, the consumer's close commits them
-                        // (bounded); a synchronous commit could wait on a
-                        // dead broker.
-                        let mode = if s.stopping.requested() {
-                            CommitMode::Async
-                        } else {
-                            CommitMode::Sync
-                        };
-                        commit(base, mode)?;
-                    }
-                    consumed.retain(|p, _| !parts.contains(p));
-                    Ok(())
-                });
+                // Held-back envelopes first: the offsets stored below cover
+                // inputs whose outputs may still wait to be packed.
+                let r = send_held(s)
+                    .and_then(|()| flush(&s.producer, &s.stopping))
+                    .and_then(|()| {
+                        let mut consumed = s.consumed.lock().expect("not poisoned");
+                        let mine: BTreeMap<i32, i64> = consumed
+                            .iter()
+                            .filter(|(p, _)| parts.contains(p))
+                            .map(|(&p, &o)| (p, o))
+                            .collect();
+                        let store = s.with(|p| p.on_revoke(&parts, &mine))?;
+                        store_offsets(base, &s.topic, &store)?;
+                        if !store.is_empty() {
+                            // When stopping, the consumer's close commits them
+                            // (bounded); a synchronous commit could wait on a
+                            // dead broker.
+                            let mode = if s.stopping.requested() {
+                                CommitMode::Async
+                            } else {
+                                CommitMode::Sync
+                            };
+                            commit(base, mode)?;
+                        }
+                        consumed.retain(|p, _| !parts.contains(p));
+                        Ok(())
+                    });
                 if let Err(e) = r {
                     fail(e);
                 }
@@ -560,6 +566,18 @@ impl<P: Processor> ConsumerContext for Ctx<P> {
             }
         }
     }
+}
+
+/// Sends every output held back for packing, so that a flush covers it.
+fn send_held<P>(s: &Shared<P>) -> Result<(), Error> {
+    let mut out = s.out.lock().expect("not poisoned");
+    let mut ready = Vec::new();
+    out.drain_ready(true, &mut ready);
+    for r in ready {
+        send(&s.producer, &r, &s.stopping)?;
+        out.recycle(r.payload);
+    }
+    Ok(())
 }
 
 /// Commits the stored offsets; nothing new to commit is not an error.
@@ -661,6 +679,7 @@ pub(crate) fn run_loop<P: Processor>(
     let shared = Arc::new(Shared {
         processor: Mutex::new(Some(processor)),
         producer: producer.clone(),
+        out: Mutex::new(Out::default()),
         consumed: Mutex::new(BTreeMap::new()),
         topic: input.clone(),
         hi: Mutex::new(HashMap::new()),
@@ -688,7 +707,6 @@ pub(crate) fn run_loop<P: Processor>(
 
     let lag = lag_gauge(metrics)?;
     let records = metrics.stage_records.with_label_values(&[stage.as_str()]);
-    let mut out = Out::default();
     let mut ready: Vec<OutRec> = Vec::new();
     let mut last_lag = Instant::now();
     let mut last_input = Instant::now();
@@ -727,6 +745,9 @@ pub(crate) fn run_loop<P: Processor>(
                     timestamp_ms: m.timestamp().to_millis(),
                     control,
                 };
+                // Not held across the consumer's poll, whose rebalance
+                // callback sends what is held back.
+                let mut out = shared.out.lock().expect("not poisoned");
                 shared.with(|p| p.process(&inm, &mut out))?;
                 shared
                     .consumed
@@ -745,15 +766,12 @@ pub(crate) fn run_loop<P: Processor>(
             } else if let Some(every) = idle_every {
                 if last_input.elapsed() >= every && last_idle.elapsed() >= every {
                     last_idle = Instant::now();
+                    let mut out = shared.out.lock().expect("not poisoned");
                     shared.with(|p| p.idle(&mut out))?;
                 }
             }
             // Packed envelopes leave with their batch, before its offsets are stored.
-            out.drain_ready(true, &mut ready);
-            for r in ready.drain(..) {
-                send(&producer, &r, stopping)?;
-                out.recycle(r.payload);
-            }
+            send_held(&shared)?;
             let t_flush = Instant::now();
             if n > 0 || producer.in_flight_count() > 0 {
                 flush(&producer, stopping)?;

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use crate::config::{KafkaConfig, StageName, Topics, watch_partition};
-use crate::message::{Envelope, Kind, decode};
+use crate::message::{Envelope, Kind, Rec, decode};
 use crate::runner::{self, Common, In, Out, Processor, dead_letter, now_ms};
 use canary_core::IngestRecord;
 use canary_core::aggregate::AggregateConfig;
@@ -169,7 +169,7 @@ pub(crate) fn envelopes<'a>(
     topics: &Topics,
     stage: StageName,
     out: &mut Out,
-) -> Vec<(Option<usize>, &'a [u8])> {
+) -> Vec<Rec<'a>> {
     decode(m.payload).unwrap_or_else(|detail| {
         out.push(dead_letter(
             topics,
@@ -187,7 +187,7 @@ pub(crate) fn envelopes<'a>(
 /// One envelope of `m`; one that does not parse is dead-lettered (`bad_envelope`).
 pub(crate) fn envelope_or_dead(
     m: &In<'_>,
-    (i, raw): (Option<usize>, &[u8]),
+    (i, raw): Rec<'_>,
     topics: &Topics,
     stage: StageName,
     out: &mut Out,
@@ -278,7 +278,7 @@ struct Normalize {
 }
 
 impl Normalize {
-    fn to_all(&mut self, e: &Envelope, out: &mut Out) {
+    fn broadcast(&mut self, e: &Envelope, out: &mut Out) {
         let mut json = std::mem::take(&mut self.scratch);
         json.clear();
         serde_json::to_writer(&mut json, e).expect("envelopes always serialize");
@@ -319,7 +319,7 @@ impl Normalize {
                     let w = |t: i64| floor_to(t, self.window_ms);
                     if before.is_none_or(|b| w(b) != w(event_ms)) {
                         let hb = Envelope::control(Kind::Watermark, self.max_event, e.raw_ms);
-                        self.to_all(&hb, out);
+                        self.broadcast(&hb, out);
                     }
                 }
             }
@@ -327,13 +327,13 @@ impl Normalize {
                 // Which watches the post matched is unknown: every partition hears it.
                 let mut env = Envelope::record(rec, e.raw_ms);
                 env.max_event_ms = self.max_event;
-                self.to_all(&env, out);
+                self.broadcast(&env, out);
             }
             (Kind::Record, _) => {}
             (Kind::Watermark, _) => {}
             (Kind::End, _) => {
                 let env = Envelope::control(Kind::End, self.max_event, e.raw_ms);
-                self.to_all(&env, out);
+                self.broadcast(&env, out);
             }
         }
     }
