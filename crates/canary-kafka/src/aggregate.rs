@@ -2,15 +2,16 @@
 //! with its next input offset.
 
 use crate::config::StageName;
-use crate::message::{Envelope, Kind};
-use crate::runner::{self, In, OutRec, Processor, dead_letter, now_ms};
-use crate::stages::StageOptions;
+use crate::message::{Envelope, Kind, Rec};
+use crate::runner::{self, In, Out, OutRec, Processor, dead_letter, now_ms};
+use crate::stages::{StageOptions, envelope_or_dead, envelopes};
 use crate::{Error, Topics};
 use canary_core::IngestRecord;
 use canary_core::aggregate::{
     AggregateConfig, AggregateOutput, Aggregator, AggregatorState, AlertState, PostOutcome,
 };
 use canary_telemetry::Metrics;
+use prometheus::{Gauge, IntCounter};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -158,6 +159,10 @@ struct Aggregate {
     last_checkpoint: Instant,
     outputs: Vec<AggregateOutput>,
     metrics: Metrics,
+    // Per-record metrics, looked up once (a label lookup hashes and locks).
+    late: IntCounter,
+    duplicates: IntCounter,
+    watermark: Gauge,
     latency: hdrhistogram::Histogram<u64>,
 }
 
@@ -235,7 +240,7 @@ impl Aggregate {
         Ok(stored)
     }
 
-    fn emit(&mut self, out: &mut Vec<OutRec>) -> Result<(), Error> {
+    fn emit(&mut self, out: &mut Out) -> Result<(), Error> {
         for o in self.outputs.drain(..) {
             let m = &self.metrics;
             match &o {
@@ -283,45 +288,18 @@ impl Aggregate {
         Ok(())
     }
 
-    fn latency_ms(&self, q: f64) -> f64 {
-        self.latency.value_at_quantile(q) as f64 / 1000.0
-    }
-}
-
-impl Processor for Aggregate {
-    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
-        if !self.parts.contains_key(&m.partition) {
-            // Not announced by a rebalance (cannot happen with a group); start clean.
-            let fresh = match self.load(m.partition)? {
-                Some(p) => p,
-                None => Part {
-                    agg: Aggregator::new(self.cfg.clone(), &self.watches),
-                    next_offset: 0,
-                    dirty: false,
-                },
-            };
-            self.parts.insert(m.partition, fresh);
-        }
-        let env = match Envelope::from_slice(m.payload) {
-            Ok(e) => Some(e),
-            Err(detail) => {
-                out.push(dead_letter(
-                    &self.topics,
-                    StageName::Aggregate,
-                    "bad_envelope",
-                    detail,
-                    m.topic,
-                    m.partition,
-                    m.offset,
-                    m.payload,
-                ));
-                None
-            }
-        };
-        let part = self.parts.get_mut(&m.partition).expect("inserted above");
-        part.next_offset = m.offset + 1;
-        part.dirty = true;
-        let Some(env) = env else { return Ok(()) };
+    /// One envelope (`rec`: its position and JSON) of message `m`.
+    fn one(
+        &mut self,
+        m: &In<'_>,
+        (index, raw): Rec<'_>,
+        env: Envelope,
+        out: &mut Out,
+    ) -> Result<(), Error> {
+        let part = self
+            .parts
+            .get_mut(&m.partition)
+            .expect("inserted by process");
         let agg = &mut part.agg;
         if let Some(wm) = env.max_event_ms {
             if env.kind != Kind::End {
@@ -339,10 +317,7 @@ impl Processor for Aggregate {
                 }
                 match agg.on_post(&p, &mut self.outputs) {
                     PostOutcome::Late => {
-                        self.metrics
-                            .dead_letters
-                            .with_label_values(&["aggregate", "late"])
-                            .inc();
+                        self.late.inc();
                         out.push(dead_letter(
                             &self.topics,
                             StageName::Aggregate,
@@ -351,17 +326,12 @@ impl Processor for Aggregate {
                                 "event time {} is behind the watermark",
                                 canary_core::time::format_rfc3339(p.event_ms)
                             ),
-                            m.topic,
-                            m.partition,
-                            m.offset,
-                            m.payload,
+                            m,
+                            index,
+                            raw,
                         ));
                     }
-                    PostOutcome::Duplicate => self
-                        .metrics
-                        .posts_dropped
-                        .with_label_values(&["aggregate", "duplicate"])
-                        .inc(),
+                    PostOutcome::Duplicate => self.duplicates.inc(),
                     _ => {}
                 }
             }
@@ -382,12 +352,40 @@ impl Processor for Aggregate {
             _ => {}
         }
         if let Some(wm) = part.agg.watermark() {
-            self.metrics
-                .watermark_timestamp
-                .with_label_values(&["aggregate"])
-                .set(wm as f64 / 1000.0);
+            self.watermark.set(wm as f64 / 1000.0);
         }
         self.emit(out)
+    }
+
+    fn latency_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+impl Processor for Aggregate {
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+        if !self.parts.contains_key(&m.partition) {
+            // Not announced by a rebalance (cannot happen with a group); start clean.
+            let fresh = match self.load(m.partition)? {
+                Some(p) => p,
+                None => Part {
+                    agg: Aggregator::new(self.cfg.clone(), &self.watches),
+                    next_offset: 0,
+                    dirty: false,
+                },
+            };
+            self.parts.insert(m.partition, fresh);
+        }
+        let part = self.parts.get_mut(&m.partition).expect("inserted above");
+        part.next_offset = m.offset + 1;
+        part.dirty = true;
+        let stage = StageName::Aggregate;
+        for rec in envelopes(m, &self.topics, stage, out) {
+            if let Some(env) = envelope_or_dead(m, rec, &self.topics, stage, out) {
+                self.one(m, rec, env, out)?;
+            }
+        }
+        Ok(())
     }
 
     fn delivered(
@@ -502,6 +500,15 @@ fn aggregate_inner(
         last_checkpoint: Instant::now(),
         outputs: Vec::new(),
         metrics: metrics.clone(),
+        late: metrics
+            .dead_letters
+            .with_label_values(&["aggregate", "late"]),
+        duplicates: metrics
+            .posts_dropped
+            .with_label_values(&["aggregate", "duplicate"]),
+        watermark: metrics
+            .watermark_timestamp
+            .with_label_values(&["aggregate"]),
         latency: hdrhistogram::Histogram::new(3).expect("valid precision"),
     };
     let p = runner::run_loop(

@@ -1,15 +1,20 @@
 //! What flows on the topics after `raw`: versioned JSON envelopes around the
-//! core record types.
+//! core record types, several to a Kafka message.
 
-use canary_core::IngestRecord;
-use serde::{Deserialize, Serialize};
+use canary_core::{IngestRecord, Post};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 
 /// Header on a `raw` message that carries a control record instead of a line
 /// (value `end`: the replay is over, close every window).
 pub const CONTROL_HEADER: &str = "canary-control";
 
-/// Version of [`Envelope`].
-pub const ENVELOPE_VERSION: u16 = 1;
+/// Version of [`Envelope`] and of the message around it: 2 packs several
+/// envelopes into one message (`{"v":2,"recs":[...]}`); 1 was one envelope
+/// per message, still read.
+pub const ENVELOPE_VERSION: u16 = 2;
 
 /// What an envelope carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +28,8 @@ pub enum Kind {
     End,
 }
 
-/// One message on `parsed`, `normalized`, `languaged` and `scored`.
+/// One record on `parsed`, `normalized`, `languaged` and `scored`; messages
+/// carry them in order, as [`decode`] splits them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// [`ENVELOPE_VERSION`].
@@ -31,7 +37,11 @@ pub struct Envelope {
     /// What this is.
     pub kind: Kind,
     /// The record, for [`Kind::Record`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "record"
+    )]
     pub rec: Option<IngestRecord>,
     /// Newest event time of the whole stream before this message (stamped by
     /// normalize; absent upstream of it).
@@ -86,6 +96,94 @@ impl Envelope {
     }
 }
 
+/// Reads a record without serde's buffering of internally tagged enums
+/// (every string copied into an intermediate tree first, which cost each
+/// stage more than the record's own fields): when `type` comes first, as
+/// canary writes it, a post is read straight into [`Post`]; anything else
+/// takes the general path.
+fn record<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IngestRecord>, D::Error> {
+    d.deserialize_map(RecordVisitor).map(Some)
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = IngestRecord;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IngestRecord, A::Error> {
+        let mut fields = serde_json::Map::new();
+        if let Some(key) = map.next_key::<String>()? {
+            if key == "type" {
+                let t: String = map.next_value()?;
+                if t == "post" {
+                    return Post::deserialize(MapAccessDeserializer::new(map))
+                        .map(IngestRecord::Post);
+                }
+                fields.insert(key, serde_json::Value::String(t));
+            } else {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+            fields.insert(k, v);
+        }
+        IngestRecord::deserialize(serde_json::Value::Object(fields)).map_err(de::Error::custom)
+    }
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    v: u16,
+    #[serde(borrow, default)]
+    recs: Option<Vec<&'a RawValue>>,
+}
+
+/// One envelope's JSON within a message, with its position in a packed
+/// message (None: the message is a version 1 envelope).
+pub type Rec<'a> = (Option<usize>, &'a [u8]);
+
+/// Splits a message into the JSON of its envelopes, in order: the elements of
+/// a version 2 message, or the whole of a version 1 message.
+pub fn decode(b: &[u8]) -> Result<Vec<Rec<'_>>, String> {
+    let h: Head<'_> = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+    if h.v > ENVELOPE_VERSION {
+        return Err(format!(
+            "envelope version {} is newer than {ENVELOPE_VERSION}",
+            h.v
+        ));
+    }
+    Ok(match h.recs {
+        Some(recs) => recs
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (Some(i), r.get().as_bytes()))
+            .collect(),
+        None => vec![(None, b)],
+    })
+}
+
+/// Starts a version 2 message; envelopes follow [`pack_next`], [`pack_end`] closes it.
+pub(crate) fn pack_start(buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(b"{\"v\":2,\"recs\":[");
+}
+
+/// Before appending an envelope's JSON (`first`: the message holds none yet).
+pub(crate) fn pack_next(buf: &mut Vec<u8>, first: bool) {
+    if !first {
+        buf.push(b',');
+    }
+}
+
+/// Closes a message started with [`pack_start`].
+pub(crate) fn pack_end(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"]}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +205,63 @@ mod tests {
         assert!(Envelope::from_slice(br#"{"v":1,"kind":"record"}"#).is_err());
         assert!(Envelope::from_slice(br#"{"v":9,"kind":"end"}"#).is_err());
         assert!(Envelope::from_slice(b"not json").is_err());
+    }
+
+    #[test]
+    fn reads_records_in_any_field_order() {
+        let post = r#"{"v":2,"kind":"record","rec":{"type":"post","id":"7","event_ms":1,"text":"hi","lang":"en"},"raw_ms":3}"#;
+        let late_tag = r#"{"v":2,"kind":"record","rec":{"id":"7","event_ms":1,"type":"post","text":"hi","lang":"en"},"raw_ms":3}"#;
+        let a = Envelope::from_slice(post.as_bytes()).expect("parses");
+        assert_eq!(
+            a,
+            Envelope::from_slice(late_tag.as_bytes()).expect("parses")
+        );
+        let mut p = Post::new("7", 1, "hi");
+        p.lang = Some("en".into());
+        assert_eq!(a.rec, Some(IngestRecord::Post(p)));
+        let del =
+            r#"{"v":2,"kind":"record","rec":{"type":"delete","id":"9","at_ms":5},"raw_ms":0}"#;
+        let d = Envelope::from_slice(del.as_bytes()).expect("parses");
+        assert!(
+            matches!(d.rec, Some(IngestRecord::Delete { ref id, at_ms: Some(5), .. }) if id == "9")
+        );
+        let bad = r#"{"v":2,"kind":"record","rec":{"type":"post","id":"7"},"raw_ms":0}"#;
+        assert!(Envelope::from_slice(bad.as_bytes()).is_err());
+        let unknown = r#"{"v":2,"kind":"record","rec":{"type":"poll","id":"7"},"raw_ms":0}"#;
+        assert!(Envelope::from_slice(unknown.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn packs_and_splits_messages() {
+        let a = Envelope::control(Kind::Watermark, Some(3), 1).to_vec();
+        let b = Envelope::control(Kind::End, Some(4), 2).to_vec();
+        let mut m = Vec::new();
+        pack_start(&mut m);
+        pack_next(&mut m, true);
+        m.extend_from_slice(&a);
+        pack_next(&mut m, false);
+        m.extend_from_slice(&b);
+        pack_end(&mut m);
+        assert_eq!(
+            decode(&m).expect("splits"),
+            [(Some(0), &a[..]), (Some(1), &b[..])]
+        );
+        // Version 1: one envelope per message.
+        let old = br#"{"v":1,"kind":"end","max_event_ms":4,"raw_ms":2}"#;
+        let recs = decode(old).expect("old form");
+        assert_eq!(recs, [(None, &old[..])]);
+        assert_eq!(
+            Envelope::from_slice(recs[0].1)
+                .expect("parses")
+                .max_event_ms,
+            Some(4)
+        );
+        assert!(decode(br#"{"v":3,"recs":[]}"#).is_err());
+        assert!(decode(b"not json").is_err());
+        // A bad element is the element's problem, not the message's.
+        let recs = decode(br#"{"v":2,"recs":[{"v":2,"kind":"nope"},{"v":2,"kind":"end"}]}"#)
+            .expect("splits");
+        assert!(Envelope::from_slice(recs[0].1).is_err());
+        assert!(Envelope::from_slice(recs[1].1).is_ok());
     }
 }

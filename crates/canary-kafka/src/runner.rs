@@ -144,6 +144,114 @@ pub(crate) struct OutRec {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// A packed message is closed once it holds this many bytes: far below the
+/// producer's `message.max.bytes` (1 MB), large enough that per-message costs
+/// (librdkafka, lz4 frames, the broker) no longer matter.
+const PACK_BYTES: usize = 256 * 1024;
+
+/// Envelopes for one topic partition, packed into one message.
+struct Pack {
+    topic: String,
+    partition: i32,
+    buf: Vec<u8>,
+    n: usize,
+}
+
+impl Pack {
+    fn finish(mut self) -> OutRec {
+        crate::message::pack_end(&mut self.buf);
+        OutRec {
+            topic: self.topic,
+            partition: Some(self.partition),
+            key: Vec::new(),
+            payload: self.buf,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A stage's outputs: records sent one per message (dead letters, alerts,
+/// windows), and envelopes packed with the others for the same topic
+/// partition, in order, into few messages.
+#[derive(Default)]
+pub(crate) struct Out {
+    recs: Vec<OutRec>,
+    packs: Vec<Pack>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Out {
+    /// A record of its own.
+    pub fn push(&mut self, r: OutRec) {
+        self.recs.push(r);
+    }
+
+    /// An envelope for `topic` partition `partition`.
+    pub fn pack(&mut self, topic: &str, partition: i32, env: &crate::message::Envelope) {
+        let p = self.pack_for(topic, partition);
+        crate::message::pack_next(&mut p.buf, p.n == 0);
+        // Straight into the message: no copy of the envelope's JSON.
+        serde_json::to_writer(&mut p.buf, env).expect("envelopes always serialize");
+        p.n += 1;
+    }
+
+    /// An envelope already serialised.
+    pub fn pack_json(&mut self, topic: &str, partition: i32, env: &[u8]) {
+        let p = self.pack_for(topic, partition);
+        crate::message::pack_next(&mut p.buf, p.n == 0);
+        p.buf.extend_from_slice(env);
+        p.n += 1;
+    }
+
+    fn pack_for(&mut self, topic: &str, partition: i32) -> &mut Pack {
+        let i = match self
+            .packs
+            .iter()
+            .position(|p| p.partition == partition && p.topic == topic)
+        {
+            Some(i) => i,
+            None => {
+                // Sized for a full message, so it never grows by copying.
+                let mut buf = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(PACK_BYTES + PACK_BYTES / 2));
+                crate::message::pack_start(&mut buf);
+                self.packs.push(Pack {
+                    topic: topic.to_owned(),
+                    partition,
+                    buf,
+                    n: 0,
+                });
+                self.packs.len() - 1
+            }
+        };
+        &mut self.packs[i]
+    }
+
+    /// Takes back a sent message's buffer for the next pack: fresh large
+    /// buffers cost page faults each time.
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() >= PACK_BYTES && self.spare.len() < 16 {
+            self.spare.push(buf);
+        }
+    }
+
+    /// What is ready to send: the records, and the packs that are full (or
+    /// every pack, with `all`).
+    fn drain_ready(&mut self, all: bool, into: &mut Vec<OutRec>) {
+        into.append(&mut self.recs);
+        let mut i = 0;
+        while i < self.packs.len() {
+            if all || self.packs[i].buf.len() >= PACK_BYTES {
+                into.push(self.packs.swap_remove(i).finish());
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
 /// Sends, waiting while the local queue is full (backpressure) unless
 /// `stopping` has run out of patience.
 pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping) -> Result<(), Error> {
@@ -228,38 +336,74 @@ pub(crate) fn flush(p: &Prod, stopping: &Stopping) -> Result<(), Error> {
 }
 
 /// A dead letter for the DLQ topic, with the headers operators filter on.
-#[allow(clippy::too_many_arguments)]
+/// `index`: the record's position within a message that packs several (it
+/// then extends the key and has a `source_index` header).
 pub(crate) fn dead_letter(
     topics: &Topics,
     stage: StageName,
     reason: &str,
     detail: String,
-    source_topic: &str,
-    partition: i32,
-    offset: i64,
+    m: &In<'_>,
+    index: Option<usize>,
     raw: &[u8],
 ) -> OutRec {
-    let d = DeadLetter::new(
-        stage.as_str(),
-        reason,
-        detail,
-        &format!("{source_topic}/{partition}"),
-        offset.max(0) as u64,
-        raw,
-    );
+    let (source_topic, partition, offset) = (m.topic, m.partition, m.offset);
+    let source = format!("{source_topic}/{partition}");
+    let payload = match std::str::from_utf8(raw) {
+        // The common case, written from borrowed parts.
+        Ok(raw) => serde_json::to_vec(&DeadLetterRef {
+            v: canary_core::RECORD_VERSION,
+            stage: stage.as_str(),
+            reason,
+            detail: &detail,
+            source: &source,
+            offset: offset.max(0) as u64,
+            raw,
+            encoding: "utf8",
+        }),
+        Err(_) => serde_json::to_vec(&DeadLetter::new(
+            stage.as_str(),
+            reason,
+            detail,
+            &source,
+            offset.max(0) as u64,
+            raw,
+        )),
+    }
+    .expect("dead letters serialize");
+    let mut key = format!("{source_topic}/{partition}/{offset}");
+    let mut headers = vec![
+        ("stage", stage.as_str().into()),
+        ("reason", reason.into()),
+        ("source_topic", source_topic.into()),
+        ("source_partition", partition.to_string()),
+        ("source_offset", offset.to_string()),
+    ];
+    if let Some(i) = index {
+        key.push_str(&format!("/{i}"));
+        headers.push(("source_index", i.to_string()));
+    }
     OutRec {
         topic: topics.dead_letters.clone(),
         partition: None,
-        key: format!("{source_topic}/{partition}/{offset}").into_bytes(),
-        payload: serde_json::to_vec(&d).expect("dead letters serialize"),
-        headers: vec![
-            ("stage", stage.as_str().into()),
-            ("reason", reason.into()),
-            ("source_topic", source_topic.into()),
-            ("source_partition", partition.to_string()),
-            ("source_offset", offset.to_string()),
-        ],
+        key: key.into_bytes(),
+        payload,
+        headers,
     }
+}
+
+/// [`DeadLetter`]'s JSON (same fields, same order) without copying its parts.
+#[derive(serde::Serialize)]
+struct DeadLetterRef<'a> {
+    v: u16,
+    stage: &'a str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    detail: &'a str,
+    source: &'a str,
+    offset: u64,
+    raw: &'a str,
+    encoding: &'a str,
 }
 
 /// One input message as a stage sees it.
@@ -268,7 +412,6 @@ pub(crate) struct In<'a> {
     pub partition: i32,
     pub offset: i64,
     pub payload: &'a [u8],
-    pub key: &'a [u8],
     pub timestamp_ms: Option<i64>,
     pub control: Option<&'a [u8]>,
 }
@@ -276,7 +419,7 @@ pub(crate) struct In<'a> {
 /// A stage's logic, driven by [`run_loop`].
 pub(crate) trait Processor: Send + 'static {
     /// Handles one input message, appending outputs.
-    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error>;
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error>;
 
     /// After every output so far is delivered: the offsets (next to read, per
     /// partition) that may be stored now. `consumed` holds what was read.
@@ -303,7 +446,7 @@ pub(crate) trait Processor: Send + 'static {
     }
 
     /// No input for a while (live streams); may emit outputs.
-    fn idle(&mut self, _out: &mut Vec<OutRec>) -> Result<(), Error> {
+    fn idle(&mut self, _out: &mut Out) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -312,6 +455,8 @@ struct Shared<P> {
     /// None once the loop has ended and handed the processor back.
     processor: Mutex<Option<P>>,
     producer: Arc<Prod>,
+    /// Outputs not sent yet: envelopes held back to be packed.
+    out: Mutex<Out>,
     consumed: Mutex<BTreeMap<i32, i64>>,
     topic: String,
     hi: Mutex<HashMap<i32, i64>>,
@@ -383,29 +528,33 @@ impl<P: Processor> ConsumerContext for Ctx<P> {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 info!(partitions = ?parts, topic = %s.topic, "revoked");
-                let r = flush(&s.producer, &s.stopping).and_then(|()| {
-                    let mut consumed = s.consumed.lock().expect("not poisoned");
-                    let mine: BTreeMap<i32, i64> = consumed
-                        .iter()
-                        .filter(|(p, _)| parts.contains(p))
-                        .map(|(&p, &o)| (p, o))
-                        .collect();
-                    let store = s.with(|p| p.on_revoke(&parts, &mine))?;
-                    store_offsets(base, &s.topic, &store)?;
-                    if !store.is_empty() {
-                        // When stopping, the consumer's close commits them
-                        // (bounded); a synchronous commit could wait on a
-                        // dead broker.
-                        let mode = if s.stopping.requested() {
-                            CommitMode::Async
-                        } else {
-                            CommitMode::Sync
-                        };
-                        commit(base, mode)?;
-                    }
-                    consumed.retain(|p, _| !parts.contains(p));
-                    Ok(())
-                });
+                // Held-back envelopes first: the offsets stored below cover
+                // inputs whose outputs may still wait to be packed.
+                let r = send_held(s)
+                    .and_then(|()| flush(&s.producer, &s.stopping))
+                    .and_then(|()| {
+                        let mut consumed = s.consumed.lock().expect("not poisoned");
+                        let mine: BTreeMap<i32, i64> = consumed
+                            .iter()
+                            .filter(|(p, _)| parts.contains(p))
+                            .map(|(&p, &o)| (p, o))
+                            .collect();
+                        let store = s.with(|p| p.on_revoke(&parts, &mine))?;
+                        store_offsets(base, &s.topic, &store)?;
+                        if !store.is_empty() {
+                            // When stopping, the consumer's close commits them
+                            // (bounded); a synchronous commit could wait on a
+                            // dead broker.
+                            let mode = if s.stopping.requested() {
+                                CommitMode::Async
+                            } else {
+                                CommitMode::Sync
+                            };
+                            commit(base, mode)?;
+                        }
+                        consumed.retain(|p, _| !parts.contains(p));
+                        Ok(())
+                    });
                 if let Err(e) = r {
                     fail(e);
                 }
@@ -417,6 +566,18 @@ impl<P: Processor> ConsumerContext for Ctx<P> {
             }
         }
     }
+}
+
+/// Sends every output held back for packing, so that a flush covers it.
+fn send_held<P>(s: &Shared<P>) -> Result<(), Error> {
+    let mut out = s.out.lock().expect("not poisoned");
+    let mut ready = Vec::new();
+    out.drain_ready(true, &mut ready);
+    for r in ready {
+        send(&s.producer, &r, &s.stopping)?;
+        out.recycle(r.payload);
+    }
+    Ok(())
 }
 
 /// Commits the stored offsets; nothing new to commit is not an error.
@@ -518,6 +679,7 @@ pub(crate) fn run_loop<P: Processor>(
     let shared = Arc::new(Shared {
         processor: Mutex::new(Some(processor)),
         producer: producer.clone(),
+        out: Mutex::new(Out::default()),
         consumed: Mutex::new(BTreeMap::new()),
         topic: input.clone(),
         hi: Mutex::new(HashMap::new()),
@@ -545,7 +707,7 @@ pub(crate) fn run_loop<P: Processor>(
 
     let lag = lag_gauge(metrics)?;
     let records = metrics.stage_records.with_label_values(&[stage.as_str()]);
-    let mut out: Vec<OutRec> = Vec::new();
+    let mut ready: Vec<OutRec> = Vec::new();
     let mut last_lag = Instant::now();
     let mut last_input = Instant::now();
     let mut last_idle = Instant::now();
@@ -580,18 +742,22 @@ pub(crate) fn run_loop<P: Processor>(
                     partition: m.partition(),
                     offset: m.offset(),
                     payload: m.payload().unwrap_or_default(),
-                    key: m.key().unwrap_or_default(),
                     timestamp_ms: m.timestamp().to_millis(),
                     control,
                 };
+                // Not held across the consumer's poll, whose rebalance
+                // callback sends what is held back.
+                let mut out = shared.out.lock().expect("not poisoned");
                 shared.with(|p| p.process(&inm, &mut out))?;
                 shared
                     .consumed
                     .lock()
                     .expect("not poisoned")
                     .insert(m.partition(), m.offset() + 1);
-                for r in out.drain(..) {
+                out.drain_ready(false, &mut ready);
+                for r in ready.drain(..) {
                     send(&producer, &r, stopping)?;
+                    out.recycle(r.payload);
                 }
             }
             records.inc_by(n as u64);
@@ -600,12 +766,12 @@ pub(crate) fn run_loop<P: Processor>(
             } else if let Some(every) = idle_every {
                 if last_input.elapsed() >= every && last_idle.elapsed() >= every {
                     last_idle = Instant::now();
+                    let mut out = shared.out.lock().expect("not poisoned");
                     shared.with(|p| p.idle(&mut out))?;
-                    for r in out.drain(..) {
-                        send(&producer, &r, stopping)?;
-                    }
                 }
             }
+            // Packed envelopes leave with their batch, before its offsets are stored.
+            send_held(&shared)?;
             let t_flush = Instant::now();
             if n > 0 || producer.in_flight_count() > 0 {
                 flush(&producer, stopping)?;
@@ -834,5 +1000,42 @@ impl RawProducer {
     /// Lines sent so far.
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_are_the_core_type() {
+        let topics = Topics::new("t.");
+        for (detail, raw) in [
+            ("why", &br#"{"a":"b\"c"}"#[..]),
+            ("", &b"plain"[..]),
+            ("bin", &[0xff, 0xfe, 0][..]),
+        ] {
+            let m = In {
+                topic: "t.scored",
+                partition: 2,
+                offset: 41,
+                payload: raw,
+                timestamp_ms: None,
+                control: None,
+            };
+            let r = dead_letter(
+                &topics,
+                StageName::Aggregate,
+                "late",
+                detail.into(),
+                &m,
+                Some(3),
+                raw,
+            );
+            let want = DeadLetter::new("aggregate", "late", detail, "t.scored/2", 41, raw);
+            assert_eq!(r.payload, serde_json::to_vec(&want).expect("serializes"));
+            assert_eq!(r.key, b"t.scored/2/41/3");
+            assert!(r.headers.contains(&("source_index", "3".into())));
+        }
     }
 }

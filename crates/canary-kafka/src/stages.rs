@@ -2,8 +2,8 @@
 
 use crate::Error;
 use crate::config::{KafkaConfig, StageName, Topics, watch_partition};
-use crate::message::{Envelope, Kind};
-use crate::runner::{self, Common, In, OutRec, Processor, dead_letter, now_ms};
+use crate::message::{Envelope, Kind, Rec, decode};
+use crate::runner::{self, Common, In, Out, Processor, dead_letter, now_ms};
 use canary_core::IngestRecord;
 use canary_core::aggregate::AggregateConfig;
 use canary_core::time::floor_to;
@@ -105,6 +105,7 @@ fn stage_inner(
                 window_ms: opts.aggregate.window.length.ms(),
                 max_event: None,
                 metrics: m,
+                scratch: Vec::new(),
             };
             runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
         }
@@ -161,13 +162,37 @@ fn check_same_partitions(
     Ok(())
 }
 
-fn envelope_or_dead(
-    m: &In<'_>,
+/// The JSON of each envelope of `m`, in order, with its position; a message
+/// that does not split is dead-lettered (`bad_envelope`) and yields none.
+pub(crate) fn envelopes<'a>(
+    m: &In<'a>,
     topics: &Topics,
     stage: StageName,
-    out: &mut Vec<OutRec>,
+    out: &mut Out,
+) -> Vec<Rec<'a>> {
+    decode(m.payload).unwrap_or_else(|detail| {
+        out.push(dead_letter(
+            topics,
+            stage,
+            "bad_envelope",
+            detail,
+            m,
+            None,
+            m.payload,
+        ));
+        Vec::new()
+    })
+}
+
+/// One envelope of `m`; one that does not parse is dead-lettered (`bad_envelope`).
+pub(crate) fn envelope_or_dead(
+    m: &In<'_>,
+    (i, raw): Rec<'_>,
+    topics: &Topics,
+    stage: StageName,
+    out: &mut Out,
 ) -> Option<Envelope> {
-    match Envelope::from_slice(m.payload) {
+    match Envelope::from_slice(raw) {
         Ok(e) => Some(e),
         Err(detail) => {
             out.push(dead_letter(
@@ -175,10 +200,9 @@ fn envelope_or_dead(
                 stage,
                 "bad_envelope",
                 detail,
-                m.topic,
-                m.partition,
-                m.offset,
-                m.payload,
+                m,
+                i,
+                raw,
             ));
             None
         }
@@ -193,18 +217,12 @@ struct Ingest {
 }
 
 impl Processor for Ingest {
-    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
         let raw_ms = m.timestamp_ms.unwrap_or_else(now_ms);
-        let to_parsed = |e: Envelope| OutRec {
-            topic: self.topics.parsed.clone(),
-            partition: Some(0),
-            key: Vec::new(),
-            payload: e.to_vec(),
-            headers: Vec::new(),
-        };
+        let parsed = &self.topics.parsed;
         if let Some(c) = m.control {
             if c == b"end" {
-                out.push(to_parsed(Envelope::control(Kind::End, None, raw_ms)));
+                out.pack(parsed, 0, &Envelope::control(Kind::End, None, raw_ms));
             }
             return Ok(());
         }
@@ -222,7 +240,7 @@ impl Processor for Ingest {
                     if matches!(rec, IngestRecord::Delete { .. }) {
                         self.metrics.notices.with_label_values(&["delete"]).inc();
                     }
-                    out.push(to_parsed(Envelope::record(rec, raw_ms)));
+                    out.pack(parsed, 0, &Envelope::record(rec, raw_ms));
                 }
                 Parsed::Rejected(r) => {
                     let reason = r.reason.as_str();
@@ -236,9 +254,8 @@ impl Processor for Ingest {
                         StageName::Ingest,
                         reason,
                         r.detail,
-                        m.topic,
-                        m.partition,
-                        m.offset,
+                        m,
+                        None,
                         raw,
                     ));
                 }
@@ -257,28 +274,21 @@ struct Normalize {
     /// each aggregate partition close windows as one process would.
     max_event: Option<i64>,
     metrics: Metrics,
+    scratch: Vec<u8>,
 }
 
 impl Normalize {
-    fn to_all(&self, e: &Envelope, out: &mut Vec<OutRec>) {
-        let payload = e.to_vec();
+    fn broadcast(&mut self, e: &Envelope, out: &mut Out) {
+        let mut json = std::mem::take(&mut self.scratch);
+        json.clear();
+        serde_json::to_writer(&mut json, e).expect("envelopes always serialize");
         for p in 0..self.partitions {
-            out.push(OutRec {
-                topic: self.topics.normalized.clone(),
-                partition: Some(p),
-                key: Vec::new(),
-                payload: payload.clone(),
-                headers: Vec::new(),
-            });
+            out.pack_json(&self.topics.normalized, p, &json);
         }
+        self.scratch = json;
     }
-}
 
-impl Processor for Normalize {
-    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
-        let Some(e) = envelope_or_dead(m, &self.topics, StageName::Normalize, out) else {
-            return Ok(());
-        };
+    fn one(&mut self, e: Envelope, out: &mut Out) {
         match (e.kind, e.rec) {
             (Kind::Record, Some(IngestRecord::Post(mut post))) => {
                 if let Verdict::Drop(reason) = self.normalizer.process(&mut post) {
@@ -286,32 +296,30 @@ impl Processor for Normalize {
                         .posts_dropped
                         .with_label_values(&["normalize", reason])
                         .inc();
-                    return Ok(());
+                    return;
                 }
-                let watches = std::mem::take(&mut post.watches);
-                // One message per watch, so each watch's aggregate sees it.
+                let event_ms = post.event_ms;
+                let mut watches = std::mem::take(&mut post.watches);
+                let last = watches.pop();
+                // One envelope per watch, so each watch's aggregate sees it.
                 for w in watches {
                     let mut one = post.clone();
-                    one.watches = vec![w.clone()];
-                    let mut env = Envelope::record(IngestRecord::Post(one), e.raw_ms);
-                    env.max_event_ms = self.max_event;
-                    out.push(OutRec {
-                        topic: self.topics.normalized.clone(),
-                        partition: Some(watch_partition(&w, self.partitions)),
-                        key: w.into_bytes(),
-                        payload: env.to_vec(),
-                        headers: Vec::new(),
-                    });
+                    one.watches = vec![w];
+                    self.to_watch(one, e.raw_ms, out);
+                }
+                if let Some(w) = last {
+                    post.watches = vec![w];
+                    self.to_watch(post, e.raw_ms, out);
                 }
                 let before = self.max_event;
-                if before.is_none_or(|b| post.event_ms > b) {
-                    self.max_event = Some(post.event_ms);
+                if before.is_none_or(|b| event_ms > b) {
+                    self.max_event = Some(event_ms);
                     // Each new window reaches every partition, so quiet
                     // watches close their windows one by one too.
                     let w = |t: i64| floor_to(t, self.window_ms);
-                    if before.is_none_or(|b| w(b) != w(post.event_ms)) {
+                    if before.is_none_or(|b| w(b) != w(event_ms)) {
                         let hb = Envelope::control(Kind::Watermark, self.max_event, e.raw_ms);
-                        self.to_all(&hb, out);
+                        self.broadcast(&hb, out);
                     }
                 }
             }
@@ -319,13 +327,32 @@ impl Processor for Normalize {
                 // Which watches the post matched is unknown: every partition hears it.
                 let mut env = Envelope::record(rec, e.raw_ms);
                 env.max_event_ms = self.max_event;
-                self.to_all(&env, out);
+                self.broadcast(&env, out);
             }
             (Kind::Record, _) => {}
             (Kind::Watermark, _) => {}
             (Kind::End, _) => {
                 let env = Envelope::control(Kind::End, self.max_event, e.raw_ms);
-                self.to_all(&env, out);
+                self.broadcast(&env, out);
+            }
+        }
+    }
+
+    /// A post with its one watch, to that watch's partition.
+    fn to_watch(&self, post: canary_core::Post, raw_ms: i64, out: &mut Out) {
+        let partition = watch_partition(&post.watches[0], self.partitions);
+        let mut env = Envelope::record(IngestRecord::Post(post), raw_ms);
+        env.max_event_ms = self.max_event;
+        out.pack(&self.topics.normalized, partition, &env);
+    }
+}
+
+impl Processor for Normalize {
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+        let stage = StageName::Normalize;
+        for rec in envelopes(m, &self.topics, stage, out) {
+            if let Some(e) = envelope_or_dead(m, rec, &self.topics, stage, out) {
+                self.one(e, out);
             }
         }
         Ok(())
@@ -341,27 +368,23 @@ struct PerPost<S> {
 }
 
 impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
-    fn process(&mut self, m: &In<'_>, out: &mut Vec<OutRec>) -> Result<(), Error> {
-        let Some(mut e) = envelope_or_dead(m, &self.topics, self.name, out) else {
-            return Ok(());
-        };
-        if let Some(IngestRecord::Post(p)) = &mut e.rec {
-            if let Verdict::Drop(reason) = self.stage.process(p) {
-                self.metrics
-                    .posts_dropped
-                    .with_label_values(&[self.name.as_str(), reason])
-                    .inc();
-                // The stamp still tells downstream how far the stream got.
-                e = Envelope::control(Kind::Watermark, e.max_event_ms, e.raw_ms);
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+        for rec in envelopes(m, &self.topics, self.name, out) {
+            let Some(mut e) = envelope_or_dead(m, rec, &self.topics, self.name, out) else {
+                continue;
+            };
+            if let Some(IngestRecord::Post(p)) = &mut e.rec {
+                if let Verdict::Drop(reason) = self.stage.process(p) {
+                    self.metrics
+                        .posts_dropped
+                        .with_label_values(&[self.name.as_str(), reason])
+                        .inc();
+                    // The stamp still tells downstream how far the stream got.
+                    e = Envelope::control(Kind::Watermark, e.max_event_ms, e.raw_ms);
+                }
             }
+            out.pack(&self.out, m.partition, &e);
         }
-        out.push(OutRec {
-            topic: self.out.clone(),
-            partition: Some(m.partition),
-            key: m.key.to_vec(),
-            payload: e.to_vec(),
-            headers: Vec::new(),
-        });
         Ok(())
     }
 }
