@@ -173,7 +173,7 @@ pub fn stage(args: &StageArgs) -> Result<()> {
     let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
     exit_if_stuck(&rt, &stop, shutdown_timeout);
     tracing::info!(stage = name.as_str(), brokers = %opts.brokers, "starting");
-    let r = if name == StageName::Aggregate {
+    let r: Result<()> = if name == StageName::Aggregate {
         let a = AggregateOptions {
             state_dir: args.state_dir.clone(),
             checkpoint_every: Duration::from_secs_f64(args.checkpoint_interval),
@@ -181,9 +181,23 @@ pub fn stage(args: &StageArgs) -> Result<()> {
             emit_windows: args.emit_windows,
             latency_out: args.latency_out.clone(),
         };
-        canary_kafka::run_aggregate(&opts, &a, &metrics, &stop)
+        canary_kafka::run_aggregate(&opts, &a, &metrics, &stop).map_err(Into::into)
+    } else if name == StageName::Ingest {
+        // The ingest stage parses lines: it needs the parser's stack.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("ingest".into())
+                .stack_size(canary_ingest::PARSE_STACK_BYTES)
+                .spawn_scoped(scope, || {
+                    canary_kafka::run_stage(name, &opts, &metrics, &stop)
+                })
+                .context("cannot start the ingest thread")?
+                .join()
+                .map_err(|_| anyhow!("the ingest thread panicked"))?
+                .map_err(Into::into)
+        })
     } else {
-        canary_kafka::run_stage(name, &opts, &metrics, &stop)
+        canary_kafka::run_stage(name, &opts, &metrics, &stop).map_err(Into::into)
     };
     if let Some(s) = server {
         s.stop();

@@ -77,10 +77,10 @@ impl DedupFile {
             let f = File::open(path).map_err(|e| io("reading", e))?;
             for line in BufReader::new(f).lines() {
                 let line = line.map_err(|e| io("reading", e))?;
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if let Some(k) = value_key(&v) {
-                        seen.insert(k);
-                    }
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(k) = value_key(&v)
+                {
+                    seen.insert(k);
                 }
             }
         }
@@ -270,10 +270,10 @@ impl Aggregate {
                     m.windows_closed.with_label_values(&[&w.watch]).inc();
                     let line = serde_json::to_vec(&o).expect("windows serialize");
                     let key = window_key(&w.watch, &w.lang, w.start_ms);
-                    if self.opts.emit_windows {
-                        if let Some(f) = &mut self.file {
-                            f.write(key.clone(), &line)?;
-                        }
+                    if self.opts.emit_windows
+                        && let Some(f) = &mut self.file
+                    {
+                        f.write(key.clone(), &line)?;
                     }
                     out.push(OutRec {
                         topic: self.topics.windows.clone(),
@@ -301,10 +301,10 @@ impl Aggregate {
             .get_mut(&m.partition)
             .expect("inserted by process");
         let agg = &mut part.agg;
-        if let Some(wm) = env.max_event_ms {
-            if env.kind != Kind::End {
-                agg.advance_to(wm, &mut self.outputs);
-            }
+        if let Some(wm) = env.max_event_ms
+            && env.kind != Kind::End
+        {
+            agg.advance_to(wm, &mut self.outputs);
         }
         match (env.kind, env.rec) {
             (Kind::Record, Some(IngestRecord::Post(p))) => {

@@ -487,10 +487,11 @@ impl<P: Processor> ClientContext for Ctx<P> {
         };
         let mut hi = self.shared.hi.lock().expect("not poisoned");
         for (p, s) in parts {
-            if let (Ok(p), Some(h)) = (p.parse::<i32>(), s["hi_offset"].as_i64()) {
-                if p >= 0 && h >= 0 {
-                    hi.insert(p, h);
-                }
+            if let (Ok(p), Some(h)) = (p.parse::<i32>(), s["hi_offset"].as_i64())
+                && p >= 0
+                && h >= 0
+            {
+                hi.insert(p, h);
             }
         }
     }
@@ -763,12 +764,13 @@ pub(crate) fn run_loop<P: Processor>(
             records.inc_by(n as u64);
             if n > 0 {
                 last_input = Instant::now();
-            } else if let Some(every) = idle_every {
-                if last_input.elapsed() >= every && last_idle.elapsed() >= every {
-                    last_idle = Instant::now();
-                    let mut out = shared.out.lock().expect("not poisoned");
-                    shared.with(|p| p.idle(&mut out))?;
-                }
+            } else if let Some(every) = idle_every
+                && last_input.elapsed() >= every
+                && last_idle.elapsed() >= every
+            {
+                last_idle = Instant::now();
+                let mut out = shared.out.lock().expect("not poisoned");
+                shared.with(|p| p.idle(&mut out))?;
             }
             // Packed envelopes leave with their batch, before its offsets are stored.
             send_held(&shared)?;
@@ -971,7 +973,7 @@ impl RawProducer {
             };
             send(&self.producer, &r, &self.stopping)?;
         }
-        if self.sent % 1024 == 0 {
+        if self.sent.is_multiple_of(1024) {
             self.producer.poll(Duration::ZERO);
         }
         Ok(())

@@ -373,15 +373,15 @@ impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
             let Some(mut e) = envelope_or_dead(m, rec, &self.topics, self.name, out) else {
                 continue;
             };
-            if let Some(IngestRecord::Post(p)) = &mut e.rec {
-                if let Verdict::Drop(reason) = self.stage.process(p) {
-                    self.metrics
-                        .posts_dropped
-                        .with_label_values(&[self.name.as_str(), reason])
-                        .inc();
-                    // The stamp still tells downstream how far the stream got.
-                    e = Envelope::control(Kind::Watermark, e.max_event_ms, e.raw_ms);
-                }
+            if let Some(IngestRecord::Post(p)) = &mut e.rec
+                && let Verdict::Drop(reason) = self.stage.process(p)
+            {
+                self.metrics
+                    .posts_dropped
+                    .with_label_values(&[self.name.as_str(), reason])
+                    .inc();
+                // The stamp still tells downstream how far the stream got.
+                e = Envelope::control(Kind::Watermark, e.max_event_ms, e.raw_ms);
             }
             out.pack(&self.out, m.partition, &e);
         }
