@@ -213,26 +213,34 @@ fn padded(rest: &[u8]) -> [u8; 64] {
     tail
 }
 
-fn index_scalar(s: &[u8], blocks: &mut Vec<Block>) -> bool {
+/// Runs `raw` over `s` in 64-byte blocks. Always inlined, so that inside a
+/// `#[target_feature]` caller its `raw` is inlined with the same features.
+#[inline(always)]
+fn index_with(s: &[u8], blocks: &mut Vec<Block>, raw: impl Fn(&[u8; 64]) -> Raw) -> bool {
     blocks.clear();
+    blocks.reserve(s.len() / 64 + 1);
     let mut carry = Carry::default();
     let mut chunks = s.chunks_exact(64);
     for c in &mut chunks {
         let c: &[u8; 64] = c.try_into().expect("64-byte chunk");
-        blocks.push(carry.block(raw_scalar(c)));
+        blocks.push(carry.block(raw(c)));
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        blocks.push(carry.block(raw_scalar(&padded(rest))));
+        blocks.push(carry.block(raw(&padded(rest))));
     }
     carry.ok()
+}
+
+fn index_scalar(s: &[u8], blocks: &mut Vec<Block>) -> bool {
+    index_with(s, blocks, raw_scalar)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Block, Carry, Raw, padded};
+    use super::{Block, Raw};
 
     #[target_feature(enable = "avx512bw")]
     fn raw(c: &[u8; 64]) -> Raw {
@@ -254,19 +262,7 @@ mod avx512 {
     /// The CPU must support AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     pub(super) unsafe fn index(s: &[u8], blocks: &mut Vec<Block>) -> bool {
-        blocks.clear();
-        blocks.reserve(s.len() / 64 + 1);
-        let mut carry = Carry::default();
-        let mut chunks = s.chunks_exact(64);
-        for c in &mut chunks {
-            let c: &[u8; 64] = c.try_into().expect("64-byte chunk");
-            blocks.push(carry.block(raw(c)));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            blocks.push(carry.block(raw(&padded(rest))));
-        }
-        carry.ok()
+        super::index_with(s, blocks, |c| raw(c))
     }
 }
 
@@ -274,7 +270,7 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Block, Carry, Raw, padded};
+    use super::{Block, Raw};
 
     #[target_feature(enable = "avx2")]
     fn raw(c: &[u8; 64]) -> Raw {
@@ -318,19 +314,7 @@ mod avx2 {
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn index(s: &[u8], blocks: &mut Vec<Block>) -> bool {
-        blocks.clear();
-        blocks.reserve(s.len() / 64 + 1);
-        let mut carry = Carry::default();
-        let mut chunks = s.chunks_exact(64);
-        for c in &mut chunks {
-            let c: &[u8; 64] = c.try_into().expect("64-byte chunk");
-            blocks.push(carry.block(raw(c)));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            blocks.push(carry.block(raw(&padded(rest))));
-        }
-        carry.ok()
+        super::index_with(s, blocks, |c| raw(c))
     }
 }
 
