@@ -58,6 +58,29 @@ fn bad_records_are_dead_lettered_with_reasons_and_the_run_goes_on() {
     );
 }
 
+/// `canary run` on the demo config with `--dead-letter`; asserts success and
+/// returns the dead letters and the log.
+fn run_demo(
+    input: &std::path::Path,
+    dead_letter: &std::path::Path,
+    strict: bool,
+) -> (Vec<serde_json::Value>, String) {
+    let mut cmd = canary();
+    cmd.env("CANARY_LOG", "info")
+        .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
+        .arg("--input")
+        .arg(input)
+        .arg("--dead-letter")
+        .arg(dead_letter);
+    if strict {
+        cmd.arg("--strict-json");
+    }
+    let out = cmd.output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    (json_lines(&std::fs::read(dead_letter).unwrap()), log)
+}
+
 /// A grammar error inside a field canary skips (here `user.entities`) is read
 /// by default and dead-lettered under `--strict-json`; one in a field it
 /// reads is dead-lettered either way.
@@ -75,21 +98,7 @@ fn strict_json_checks_the_fields_canary_skips() {
     let input = format!("{skipped}\n{read}\n{STATUS}\n");
     let path = write(&dir, "in.jsonl", input.as_bytes());
     let run = |strict: bool| {
-        let dl = dir.join(format!("dead-{strict}.jsonl"));
-        let mut cmd = canary();
-        cmd.env("CANARY_LOG", "info")
-            .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
-            .arg("--input")
-            .arg(&path)
-            .arg("--dead-letter")
-            .arg(&dl);
-        if strict {
-            cmd.arg("--strict-json");
-        }
-        let out = cmd.output().unwrap();
-        let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{log}");
-        let dead = json_lines(&std::fs::read(&dl).unwrap());
+        let (dead, log) = run_demo(&path, &dir.join(format!("dead-{strict}.jsonl")), strict);
         let offsets: Vec<u64> = dead.iter().map(|d| d["offset"].as_u64().unwrap()).collect();
         assert!(
             dead.iter().all(|d| d["reason"] == "invalid_json"),
@@ -127,21 +136,7 @@ fn deeply_nested_lines_are_dead_letters_not_crashes() {
     for strict in [false, true] {
         let input = format!("{deep_doc}\n{deep_skip}\n{STATUS}\n");
         let path = write(&dir, "in.jsonl", input.as_bytes());
-        let dl = dir.join("dead.jsonl");
-        let mut cmd = canary();
-        cmd.env("CANARY_LOG", "info")
-            .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
-            .arg("--input")
-            .arg(&path)
-            .arg("--dead-letter")
-            .arg(&dl);
-        if strict {
-            cmd.arg("--strict-json");
-        }
-        let out = cmd.output().unwrap();
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{log}");
-        let dead = json_lines(&std::fs::read(&dl).unwrap());
+        let (dead, log) = run_demo(&path, &dir.join("dead.jsonl"), strict);
         assert_eq!(dead[0]["reason"], "invalid_json", "{dead:#?}");
         assert_eq!(dead[0]["offset"], 1);
         // Depth inside a skipped field is no error for either path
