@@ -26,7 +26,7 @@ use memchr::memmem::Finder;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::{Doc, Entities, Extended, Mention, Tag, User};
+use super::{Doc, Entities, Extended, Mention, Tag, Text, User};
 
 /// The line is left to the serde path.
 pub(super) struct Fallback;
@@ -853,23 +853,38 @@ impl<'a> Scan<'a, '_> {
 
     /// A user object holds ~40 fields of which canary reads one, so instead
     /// of walking its keys it is skipped by depth and the handle is found by
-    /// substring search, kept only where it is a key of this object. The
-    /// handle is `screen_name` (v1.1), else `username` (v2), else
-    /// `preferredUsername` (Activity Streams), as [`User::handle`] takes it.
+    /// substring search (see [`Scan::screen_name`]); without a `screen_name`
+    /// the Activity Streams `preferredUsername` is taken, as [`User::handle`]
+    /// takes it.
     fn user(&self, i: usize) -> R<(User<'a>, usize)> {
+        let (screen_name, end) = self.screen_name(i)?;
+        let mut u = User {
+            screen_name,
+            ..User::default()
+        };
+        if u.screen_name.is_none() {
+            u.preferred_username = self
+                .key_value(i, end, &FIND_PREFERRED, "preferredUsername")?
+                .flatten();
+        }
+        Ok((u, end + 1))
+    }
+
+    /// The closing brace of the object at `i` and its `screen_name`, kept
+    /// only where it is a key of this object. Without one, a v2 `username`
+    /// would be the handle: such an object is left to the serde path.
+    fn screen_name(&self, i: usize) -> R<(Text<'a>, usize)> {
         if self.byte(i)? != b'{' {
             return Err(Fallback);
         }
         let end = self.container_end(i)?;
-        let mut u = User::default();
-        if let Some(h) = self.key_value(i, end, &FIND_SCREEN_NAME, "screen_name")? {
-            u.screen_name = h;
-        } else if FIND_USERNAME.find(&self.s[i..end]).is_some() {
+        let name = self
+            .key_value(i, end, &FIND_SCREEN_NAME, "screen_name")?
+            .flatten();
+        if name.is_none() && FIND_USERNAME.find(&self.s[i..end]).is_some() {
             return Err(Fallback);
-        } else if let Some(h) = self.key_value(i, end, &FIND_PREFERRED, "preferredUsername")? {
-            u.preferred_username = h;
         }
-        Ok((u, end + 1))
+        Ok((name, end))
     }
 
     /// The string value of key `key` directly inside the object spanning
@@ -978,16 +993,11 @@ impl<'a> Scan<'a, '_> {
 
     /// Like [`Scan::user`]: the handle by search, not by walking keys.
     fn mention(&self, i: usize) -> R<(Mention<'a>, usize)> {
-        if self.byte(i)? != b'{' {
-            return Err(Fallback);
-        }
-        let end = self.container_end(i)?;
-        let mut m = Mention::default();
-        if let Some(h) = self.key_value(i, end, &FIND_SCREEN_NAME, "screen_name")? {
-            m.screen_name = h;
-        } else if FIND_USERNAME.find(&self.s[i..end]).is_some() {
-            return Err(Fallback);
-        }
+        let (screen_name, end) = self.screen_name(i)?;
+        let m = Mention {
+            screen_name,
+            ..Mention::default()
+        };
         Ok((m, end + 1))
     }
 }
@@ -1155,6 +1165,9 @@ mod tests {
     fn skipped_values_are_checked_for_structure_only() {
         let ok = r#"{"created_at":"Sat Mar 10 14:03:15 +0000 2018","id_str":"1","text":"t","user":{"screen_name":"u","x":[1,{"y":"]}"}]}}"#;
         assert_eq!(parse(ok, false), parse(ok, true));
+        // A null screen_name leaves the handle to `username`, as serde does.
+        let null_name = r#"{"created_at":"Sat Mar 10 14:03:15 +0000 2018","id_str":"1","text":"t","user":{"screen_name":null,"username":"v"}}"#;
+        assert_eq!(parse(null_name, false), parse(null_name, true));
         assert!(!available() || status(ok, &mut Doc::default()));
         // Structure errors anywhere are serde's to report.
         for bad in [
