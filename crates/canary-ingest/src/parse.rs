@@ -182,16 +182,18 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Vec<Parsed> {
 pub fn parse_line_into(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>) {
     // simdutf8 checks a 5 KB status in a fraction of std's time; its error
     // carries no position, so std describes the bad bytes.
-    let s = match simdutf8::basic::from_utf8(line).map_err(|_| std::str::from_utf8(line)) {
+    let s = match simdutf8::basic::from_utf8(line) {
         Ok(s) => s,
-        Err(Ok(s)) => s,
-        Err(Err(e)) => {
-            out.push(Parsed::Rejected(Rejection::new(
-                Reason::InvalidUtf8,
-                e.to_string(),
-            )));
-            return;
-        }
+        Err(_) => match std::str::from_utf8(line) {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Parsed::Rejected(Rejection::new(
+                    Reason::InvalidUtf8,
+                    e.to_string(),
+                )));
+                return;
+            }
+        },
     };
     let t = s.trim_matches(|c: char| c.is_ascii_whitespace());
     if t.is_empty() {
