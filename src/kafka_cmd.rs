@@ -224,7 +224,7 @@ fn exit_if_stuck(rt: &tokio::runtime::Runtime, stop: &Arc<AtomicBool>, grace: Du
     });
 }
 
-fn open_dump(p: &PathBuf) -> Result<Box<dyn BufRead>> {
+fn open_dump(p: &PathBuf) -> Result<BufReader<Box<dyn Read>>> {
     let raw: Box<dyn Read> = if p.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -233,12 +233,9 @@ fn open_dump(p: &PathBuf) -> Result<Box<dyn BufRead>> {
     let mut r = BufReader::with_capacity(1 << 20, raw);
     let gz = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gz {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(r),
-        ))
+        BufReader::with_capacity(1 << 20, Box::new(flate2::read::MultiGzDecoder::new(r)))
     } else {
-        Box::new(r)
+        r
     })
 }
 
@@ -286,6 +283,10 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     let mut parsed = Vec::new();
     let mut posts = 0u64;
     let mut origin: Option<(i64, Instant)> = None;
+    if !out.wait_ready(Duration::from_secs(10)) && !stop.load(Ordering::Relaxed) {
+        tracing::warn!("no producer id from the broker after 10 s; lines wait in the queue");
+    }
+    tracing::info!(topic = %topics.raw, "replay started");
     let started = Instant::now();
     'inputs: for p in &args.inputs {
         let mut r = open_dump(p)?;
@@ -328,12 +329,17 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
                         let (e0, w0) = *origin.get_or_insert((t, Instant::now()));
                         let due = w0 + Duration::from_secs_f64((t - e0).max(0) as f64 / 1000.0 / f);
                         if let Some(d) = due.checked_duration_since(Instant::now()) {
+                            out.send_pack()?;
                             std::thread::sleep(d);
                         }
                     }
                 }
             }
             out.send_line(&line)?;
+            if r.buffer().is_empty() {
+                // The next read may wait (a pipe): what was read goes now.
+                out.send_pack()?;
+            }
         }
     }
     if !args.no_end && !stop.load(Ordering::Relaxed) {

@@ -502,15 +502,67 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
         ["missing_created_at", "invalid_json", "bad_created_at"],
         "dead letters: {seen:?}"
     );
-    for (h, body) in &seen {
+    // The replay packs lines: offset and index point at the bad line itself.
+    let raw = read_all(&broker.addr, &format!("{}raw", p.prefix), &p.prefix);
+    let bad = [
+        "{\"id_str\": \"1\", \"text\": \"no time\"}",
+        "this is not json",
+        "{\"created_at\": \"yesterday\", \"id_str\": \"2\", \"text\": \"@acme\"}",
+    ];
+    for ((h, body), line) in seen.iter().zip(bad) {
         assert_eq!(h["stage"], "ingest");
         assert_eq!(h["source_topic"], format!("{}raw", p.prefix));
         assert_eq!(h["source_partition"], "0");
-        let off: u64 = h["source_offset"].parse().expect("offset");
-        assert!(off > 100, "offset {off}");
         assert_eq!(body["reason"].as_str(), Some(h["reason"].as_str()));
         assert_eq!(body["stage"], "ingest");
+        assert_eq!(body["raw"], line);
+        let off: i64 = h["source_offset"].parse().expect("offset");
+        let index: usize = h["source_index"].parse().expect("index of the line");
+        let (format, payload) = &raw[&off];
+        assert_eq!(format.as_deref(), Some("jsonl"));
+        let lines: Vec<&[u8]> = payload.split(|&b| b == b'\n').collect();
+        assert_eq!(
+            lines[index],
+            line.as_bytes(),
+            "line {index} of raw offset {off}"
+        );
     }
+}
+
+/// Every message of partition 0 of `topic`: offset -> (format header, payload).
+fn read_all(addr: &str, topic: &str, prefix: &str) -> BTreeMap<i64, (Option<String>, Vec<u8>)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", format!("{prefix}raw-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    // Assigned, not subscribed: no group join to wait for.
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .expect("partition");
+    c.assign(&tpl).expect("assign");
+    let mut out = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut quiet = 0;
+    // Done after two seconds without a message (the replay has finished).
+    while Instant::now() < deadline && quiet < 4 {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(500)) else {
+            quiet += 1;
+            continue;
+        };
+        quiet = 0;
+        let format = m.headers().and_then(|h| {
+            h.iter()
+                .find(|x| x.key == "canary-format")
+                .map(|x| String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned())
+        });
+        out.insert(
+            m.offset(),
+            (format, m.payload().unwrap_or_default().to_vec()),
+        );
+    }
+    out
 }
 
 /// Sends SIGTERM to `child`, then waits (bounded) for it to exit: how long it

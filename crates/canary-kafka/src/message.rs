@@ -11,6 +11,15 @@ use serde_json::value::RawValue;
 /// (value `end`: the replay is over, close every window).
 pub const CONTROL_HEADER: &str = "canary-control";
 
+/// Header on a `raw` message whose payload is several lines (value
+/// [`FORMAT_JSON_LINES`]); without it a message is one document, which may
+/// span lines (a pretty-printed JSON object).
+pub const FORMAT_HEADER: &str = "canary-format";
+
+/// [`FORMAT_HEADER`] value: the payload is JSON lines, `\n`-separated, each
+/// read as a line of a dump file is.
+pub const FORMAT_JSON_LINES: &str = "jsonl";
+
 /// Version of [`Envelope`] and of the message around it: 2 packs several
 /// envelopes into one message (`{"v":2,"recs":[...]}`); 1 was one envelope
 /// per message, still read.

@@ -109,9 +109,23 @@ fn producer_config(brokers: &str, options: &BTreeMap<String, String>) -> ClientC
 #[derive(Default)]
 pub(crate) struct DeliveryCtx {
     failed: AtomicU64,
+    /// The idempotent producer has its producer id (from statistics, when
+    /// they are enabled): until then nothing is sent.
+    pid_assigned: AtomicBool,
 }
 
-impl ClientContext for DeliveryCtx {}
+impl ClientContext for DeliveryCtx {
+    fn stats_raw(&self, statistics: &[u8]) {
+        let key = br#""idemp_state""#;
+        if let Some(i) = memchr::memmem::find(statistics, key) {
+            let value = statistics[i + key.len()..].trim_ascii_start();
+            let value = value.strip_prefix(b":").unwrap_or(value).trim_ascii_start();
+            if value.starts_with(br#""Assigned""#) {
+                self.pid_assigned.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
 
 impl ProducerContext for DeliveryCtx {
     type DeliveryOpaque = ();
@@ -239,7 +253,7 @@ impl Out {
 
     /// What is ready to send: the records, and the packs that are full (or
     /// every pack, with `all`).
-    fn drain_ready(&mut self, all: bool, into: &mut Vec<OutRec>) {
+    pub(crate) fn drain_ready(&mut self, all: bool, into: &mut Vec<OutRec>) {
         into.append(&mut self.recs);
         let mut i = 0;
         while i < self.packs.len() {
@@ -315,11 +329,19 @@ pub(crate) fn flush(p: &Prod, stopping: &Stopping) -> Result<(), Error> {
         if p.in_flight_count() == 0 {
             break;
         }
-        std::thread::sleep(if started.elapsed() < Duration::from_secs(1) {
-            Duration::from_micros(500)
+        let wait_ms = if started.elapsed() < Duration::from_secs(1) {
+            1
         } else {
-            Duration::from_millis(20)
-        });
+            20
+        };
+        // The wait itself is librdkafka's flush: while it lasts, broker
+        // threads send what is queued at once instead of after `linger.ms`.
+        // With event-mode delivery reports (rdkafka's) it only waits: the
+        // reports are served by the polls above.
+        // SAFETY: the handle is valid for the producer's lifetime.
+        unsafe {
+            rdkafka::bindings::rd_kafka_flush(p.client().native_ptr(), wait_ms);
+        }
         if warned.elapsed() >= Duration::from_secs(10) {
             warn!(
                 in_flight = p.in_flight_count(),
@@ -414,6 +436,8 @@ pub(crate) struct In<'a> {
     pub payload: &'a [u8],
     pub timestamp_ms: Option<i64>,
     pub control: Option<&'a [u8]>,
+    /// The [`crate::FORMAT_HEADER`] value, on `raw`.
+    pub format: Option<&'a [u8]>,
 }
 
 /// A stage's logic, driven by [`run_loop`].
@@ -734,10 +758,16 @@ pub(crate) fn run_loop<P: Processor>(
                     }
                 };
                 n += 1;
-                let control = m
-                    .headers()
-                    .and_then(|h| h.iter().find(|h| h.key == crate::CONTROL_HEADER))
-                    .and_then(|h| h.value);
+                let (mut control, mut format) = (None, None);
+                if let Some(hs) = m.headers() {
+                    for h in hs.iter() {
+                        match h.key {
+                            crate::CONTROL_HEADER => control = h.value,
+                            crate::FORMAT_HEADER => format = h.value,
+                            _ => {}
+                        }
+                    }
+                }
                 let inm = In {
                     topic: m.topic(),
                     partition: m.partition(),
@@ -745,6 +775,7 @@ pub(crate) fn run_loop<P: Processor>(
                     payload: m.payload().unwrap_or_default(),
                     timestamp_ms: m.timestamp().to_millis(),
                     control,
+                    format,
                 };
                 // Not held across the consumer's poll, whose rebalance
                 // callback sends what is held back.
@@ -923,15 +954,22 @@ pub(crate) fn partition_count(
 }
 
 /// Writes raw lines into the `raw` topic (partition 0, in order) for replays.
+///
+/// Lines are packed, several to a message (`\n`-separated, header
+/// [`crate::FORMAT_HEADER`]: [`crate::FORMAT_JSON_LINES`]), up to
+/// 256 KiB: per-message costs in librdkafka, the broker and ingest
+/// then no longer scale with the number of lines. A pack of one line goes
+/// out as a plain message, as a connector would write it.
 pub struct RawProducer {
     producer: Prod,
     topic: String,
     sent: u64,
+    pack: Vec<u8>,
+    lines: usize,
     stopping: Stopping,
 }
 
 impl RawProducer {
-    /// A producer for `topics.raw`.
     /// A producer for `topics.raw`; once `stop` is set, lines still
     /// unacknowledged after `grace` are given up ([`Error::Undelivered`]).
     pub fn new(
@@ -941,46 +979,85 @@ impl RawProducer {
         stop: Arc<AtomicBool>,
         grace: Duration,
     ) -> Result<RawProducer, Error> {
+        // Statistics only to see the producer id arrive (see `wait_ready`).
+        let mut options = options.clone();
+        options
+            .entry("statistics.interval.ms".into())
+            .or_insert_with(|| "10".into());
         Ok(RawProducer {
-            producer: producer(brokers, options)?,
+            producer: producer(brokers, &options)?,
             topic: topics.raw.clone(),
             sent: 0,
+            pack: Vec::with_capacity(PACK_BYTES + PACK_BYTES / 2),
+            lines: 0,
             stopping: Stopping::new(stop, grace),
         })
     }
 
-    /// Queues one line (waits while the local queue is full).
-    pub fn send_line(&mut self, line: &[u8]) -> Result<(), Error> {
-        self.sent += 1;
-        let rec = BaseRecord::<[u8], [u8]>::to(&self.topic)
-            .payload(line)
-            .partition(0);
-        if let Err((e, rec)) = self.producer.send(rec) {
-            // Rarely: the local queue is full, so take the slow path that waits.
-            if !matches!(
-                e,
-                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
-            ) {
-                return Err(e.into());
+    /// Waits (up to `limit`) until the broker has given the idempotent
+    /// producer its id, so that a replay's clock and its first lines do not
+    /// include librdkafka's retry of that request (500 ms when it is made
+    /// before a broker connection is up). Returns whether it was given.
+    pub fn wait_ready(&self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        while !self.producer.context().pid_assigned.load(Ordering::Relaxed) {
+            if Instant::now() >= until || self.stopping.requested() {
+                return false;
             }
-            drop(rec);
-            let r = OutRec {
-                topic: self.topic.clone(),
-                partition: Some(0),
-                key: Vec::new(),
-                payload: line.to_vec(),
-                headers: Vec::new(),
-            };
-            send(&self.producer, &r, &self.stopping)?;
-        }
-        if self.sent.is_multiple_of(1024) {
             self.producer.poll(Duration::ZERO);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Adds one line (without its `\n`) to the pack, sending the pack when
+    /// it is full (waits while the local queue is full).
+    pub fn send_line(&mut self, line: &[u8]) -> Result<(), Error> {
+        if self.lines > 0 && self.pack.len() + 1 + line.len() > PACK_BYTES {
+            self.send_pack()?;
+        }
+        if self.lines > 0 {
+            self.pack.push(b'\n');
+        }
+        self.pack.extend_from_slice(line);
+        self.lines += 1;
+        self.sent += 1;
+        if self.pack.len() >= PACK_BYTES {
+            self.send_pack()?;
         }
         Ok(())
     }
 
-    /// Queues the end-of-replay marker: downstream closes every window.
+    /// Sends the lines packed so far: before the replay waits (pacing, a
+    /// slow input), so that no line waits with it.
+    pub fn send_pack(&mut self) -> Result<(), Error> {
+        if self.lines == 0 {
+            return Ok(());
+        }
+        let headers = if self.lines > 1 {
+            vec![(crate::FORMAT_HEADER, crate::FORMAT_JSON_LINES.into())]
+        } else {
+            Vec::new()
+        };
+        let r = OutRec {
+            topic: self.topic.clone(),
+            partition: Some(0),
+            key: Vec::new(),
+            payload: std::mem::take(&mut self.pack),
+            headers,
+        };
+        let sent = send(&self.producer, &r, &self.stopping);
+        self.pack = r.payload;
+        self.pack.clear();
+        self.lines = 0;
+        self.producer.poll(Duration::ZERO);
+        sent
+    }
+
+    /// Queues the end-of-replay marker after the lines: downstream closes
+    /// every window.
     pub fn send_end(&mut self) -> Result<(), Error> {
+        self.send_pack()?;
         send(
             &self.producer,
             &OutRec {
@@ -994,8 +1071,9 @@ impl RawProducer {
         )
     }
 
-    /// Waits until every line is acknowledged.
+    /// Sends what is packed and waits until every line is acknowledged.
     pub fn flush(&mut self) -> Result<(), Error> {
+        self.send_pack()?;
         flush(&self.producer, &self.stopping)
     }
 
@@ -1024,6 +1102,7 @@ mod tests {
                 payload: raw,
                 timestamp_ms: None,
                 control: None,
+                format: None,
             };
             let r = dead_letter(
                 &topics,

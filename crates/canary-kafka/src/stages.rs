@@ -219,15 +219,56 @@ struct Ingest {
 impl Processor for Ingest {
     fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
         let raw_ms = m.timestamp_ms.unwrap_or_else(now_ms);
-        let parsed = &self.topics.parsed;
         if let Some(c) = m.control {
             if c == b"end" {
-                out.pack(parsed, 0, &Envelope::control(Kind::End, None, raw_ms));
+                out.pack(
+                    &self.topics.parsed,
+                    0,
+                    &Envelope::control(Kind::End, None, raw_ms),
+                );
             }
             return Ok(());
         }
+        match m.format {
+            None => self.line(m, m.payload, None, raw_ms, out),
+            Some(f) if f == crate::FORMAT_JSON_LINES.as_bytes() => {
+                // A trailing newline ends the last line; it does not start another.
+                let body = m.payload.strip_suffix(b"\n").unwrap_or(m.payload);
+                for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+                    self.line(m, line, Some(i), raw_ms, out);
+                }
+            }
+            Some(f) => {
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&["ingest", "unknown_format"])
+                    .inc();
+                out.push(dead_letter(
+                    &self.topics,
+                    StageName::Ingest,
+                    "unknown_format",
+                    format!(
+                        "{} header is {:?}; this version reads {:?} or none",
+                        crate::FORMAT_HEADER,
+                        String::from_utf8_lossy(f),
+                        crate::FORMAT_JSON_LINES
+                    ),
+                    m,
+                    None,
+                    m.payload,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Ingest {
+    /// One document (a line of a packed message has its position, `index`).
+    fn line(&mut self, m: &In<'_>, line: &[u8], index: Option<usize>, raw_ms: i64, out: &mut Out) {
+        let parsed = &self.topics.parsed;
         self.scratch.clear();
-        parse_line_into(m.payload, &self.parse, &mut self.scratch);
+        parse_line_into(line, &self.parse, &mut self.scratch);
         for p in self.scratch.drain(..) {
             match p {
                 Parsed::Record(IngestRecord::Notice { kind, .. }) => {
@@ -248,20 +289,19 @@ impl Processor for Ingest {
                         .dead_letters
                         .with_label_values(&["ingest", reason])
                         .inc();
-                    let raw = r.raw.as_deref().map_or(m.payload, str::as_bytes);
+                    let raw = r.raw.as_deref().map_or(line, str::as_bytes);
                     out.push(dead_letter(
                         &self.topics,
                         StageName::Ingest,
                         reason,
                         r.detail,
                         m,
-                        None,
+                        index,
                         raw,
                     ));
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -386,5 +426,96 @@ impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
             out.pack(&self.out, m.partition, &e);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::OutRec;
+
+    fn ingest() -> Ingest {
+        Ingest {
+            topics: Topics::new("t."),
+            parse: ParseOptions::default(),
+            scratch: Vec::new(),
+            metrics: Metrics::new().expect("metrics"),
+        }
+    }
+
+    /// Runs one raw message through ingest: (ids of the posts, dead letters).
+    fn run(payload: &[u8], format: Option<&[u8]>) -> (Vec<String>, Vec<OutRec>) {
+        let mut p = ingest();
+        let mut out = Out::default();
+        let m = In {
+            topic: "t.raw",
+            partition: 0,
+            offset: 7,
+            payload,
+            timestamp_ms: Some(1),
+            control: None,
+            format,
+        };
+        p.process(&m, &mut out).expect("process");
+        let mut recs = Vec::new();
+        out.drain_ready(true, &mut recs);
+        let (packs, dead): (Vec<_>, Vec<_>) = recs.into_iter().partition(|r| r.topic == "t.parsed");
+        let mut ids = Vec::new();
+        for pack in &packs {
+            for (_, json) in decode(&pack.payload).expect("packed") {
+                let e = Envelope::from_slice(json).expect("envelope");
+                if let Some(IngestRecord::Post(p)) = e.rec {
+                    ids.push(p.id);
+                }
+            }
+        }
+        (ids, dead)
+    }
+
+    fn status(id: u64) -> String {
+        format!(
+            r#"{{"created_at":"Mon May 06 08:00:00 +0000 2024","id":{id},"id_str":"{id}","text":"hi @acme","user":{{"screen_name":"a"}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_packed_message_is_read_line_by_line() {
+        let payload = format!("{}\nnot json\n{}\n\n{}\n", status(1), status(2), status(3));
+        let (ids, dead) = run(payload.as_bytes(), Some(b"jsonl"));
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].key, b"t.raw/0/7/1");
+        assert!(dead[0].headers.contains(&("reason", "invalid_json".into())));
+        assert!(dead[0].headers.contains(&("source_index", "1".into())));
+        let body: serde_json::Value = serde_json::from_slice(&dead[0].payload).expect("json");
+        assert_eq!(body["raw"], "not json");
+    }
+
+    #[test]
+    fn a_plain_message_is_one_document_even_over_several_lines() {
+        let pretty = status(5).replace(",", ",\n  ");
+        let (ids, dead) = run(pretty.as_bytes(), None);
+        assert_eq!(ids, ["5"]);
+        assert!(dead.is_empty());
+        // The same bytes declared as lines are not JSON line by line.
+        let (ids, dead) = run(pretty.as_bytes(), Some(b"jsonl"));
+        assert!(ids.is_empty());
+        assert!(!dead.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_format_is_a_dead_letter_whole() {
+        let payload = format!("{}\n{}", status(1), status(2));
+        let (ids, dead) = run(payload.as_bytes(), Some(b"avro"));
+        assert!(ids.is_empty());
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0]
+                .headers
+                .contains(&("reason", "unknown_format".into()))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&dead[0].payload).expect("json");
+        assert_eq!(body["raw"], payload.as_str());
+        assert!(body["detail"].as_str().expect("detail").contains("avro"));
     }
 }
