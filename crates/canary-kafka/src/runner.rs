@@ -720,6 +720,10 @@ pub(crate) fn run_loop<P: Processor>(
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
         .set("session.timeout.ms", "45000")
+        // Once a stage falls behind, librdkafka's read-ahead fills its local
+        // queue (64 MB) and then pauses fetching for this long (1 s by
+        // default), while the stage empties the queue in a fraction of that.
+        .set("fetch.queue.backoff.ms", "20")
         .set("partition.assignment.strategy", "roundrobin");
     for (k, v) in &common.options {
         cfg.set(k, v);
@@ -984,6 +988,11 @@ impl RawProducer {
         options
             .entry("statistics.interval.ms".into())
             .or_insert_with(|| "10".into());
+        // A file is read far faster than the broker takes it: a bounded queue
+        // reuses its buffers instead of faulting in up to 1 GB of new ones.
+        options
+            .entry("queue.buffering.max.kbytes".into())
+            .or_insert_with(|| "65536".into());
         Ok(RawProducer {
             producer: producer(brokers, &options)?,
             topic: topics.raw.clone(),
