@@ -4,7 +4,7 @@
 use crate::config::StageName;
 use crate::message::{Envelope, Kind, Rec};
 use crate::runner::{self, In, Out, OutRec, Processor, dead_letter, now_ms};
-use crate::stages::{StageOptions, envelope_or_dead, envelopes};
+use crate::stages::{StageOptions, read_envelopes};
 use crate::{Error, Topics};
 use canary_core::IngestRecord;
 use canary_core::aggregate::{
@@ -288,11 +288,11 @@ impl Aggregate {
         Ok(())
     }
 
-    /// One envelope (`rec`: its position and JSON) of message `m`.
+    /// One envelope of message `m`, at `index` (its JSON in `raw`).
     fn one(
         &mut self,
         m: &In<'_>,
-        (index, raw): Rec<'_>,
+        (index, raw): (Option<usize>, &mut RawRecs<'_>),
         env: Envelope,
         out: &mut Out,
     ) -> Result<(), Error> {
@@ -328,7 +328,7 @@ impl Aggregate {
                             ),
                             m,
                             index,
-                            raw,
+                            raw.get(index),
                         ));
                     }
                     PostOutcome::Duplicate => self.duplicates.inc(),
@@ -362,6 +362,26 @@ impl Aggregate {
     }
 }
 
+/// The JSON of each envelope of one message, split only once a dead letter
+/// needs it (the message was read in one pass).
+struct RawRecs<'a> {
+    payload: &'a [u8],
+    recs: Option<Vec<Rec<'a>>>,
+}
+
+impl<'a> RawRecs<'a> {
+    fn get(&mut self, index: Option<usize>) -> &'a [u8] {
+        let Some(i) = index else {
+            return self.payload;
+        };
+        let payload = self.payload;
+        let recs = self
+            .recs
+            .get_or_insert_with(|| crate::message::decode(payload).unwrap_or_default());
+        recs.get(i).map_or(payload, |r| r.1.as_bytes())
+    }
+}
+
 impl Processor for Aggregate {
     fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
         if !self.parts.contains_key(&m.partition) {
@@ -380,10 +400,12 @@ impl Processor for Aggregate {
         part.next_offset = m.offset + 1;
         part.dirty = true;
         let stage = StageName::Aggregate;
-        for rec in envelopes(m, &self.topics, stage, out) {
-            if let Some(env) = envelope_or_dead(m, rec, &self.topics, stage, out) {
-                self.one(m, rec, env, out)?;
-            }
+        let mut raw = RawRecs {
+            payload: m.payload,
+            recs: None,
+        };
+        for (index, env) in read_envelopes(m, &self.topics, stage, out) {
+            self.one(m, (index, &mut raw), env, out)?;
         }
         Ok(())
     }

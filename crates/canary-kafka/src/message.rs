@@ -86,7 +86,14 @@ impl Envelope {
 
     /// Parses an envelope; a newer version or a record-less record is an error.
     pub fn from_slice(b: &[u8]) -> Result<Envelope, String> {
-        let e: Envelope = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+        Envelope::from_json(utf8(b)?)
+    }
+
+    /// [`Envelope::from_slice`] on text already known to be UTF-8 (as
+    /// [`decode`] gives it), which serde_json then does not check string by
+    /// string.
+    pub fn from_json(s: &str) -> Result<Envelope, String> {
+        let e: Envelope = serde_json::from_str(s).map_err(|e| e.to_string())?;
         if e.v > ENVELOPE_VERSION {
             return Err(format!(
                 "envelope version {} is newer than {ENVELOPE_VERSION}",
@@ -153,12 +160,21 @@ struct Head<'a> {
 
 /// One envelope's JSON within a message, with its position in a packed
 /// message (None: the message is a version 1 envelope).
-pub type Rec<'a> = (Option<usize>, &'a [u8]);
+pub type Rec<'a> = (Option<usize>, &'a str);
+
+/// The message as text: one SIMD pass over the whole message instead of
+/// serde_json's check of every string in it, twice (split, then parse).
+fn utf8(b: &[u8]) -> Result<&str, String> {
+    simdutf8::basic::from_utf8(b)
+        .or_else(|_| std::str::from_utf8(b))
+        .map_err(|e| e.to_string())
+}
 
 /// Splits a message into the JSON of its envelopes, in order: the elements of
 /// a version 2 message, or the whole of a version 1 message.
 pub fn decode(b: &[u8]) -> Result<Vec<Rec<'_>>, String> {
-    let h: Head<'_> = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+    let b = utf8(b)?;
+    let h: Head<'_> = serde_json::from_str(b).map_err(|e| e.to_string())?;
     if h.v > ENVELOPE_VERSION {
         return Err(format!(
             "envelope version {} is newer than {ENVELOPE_VERSION}",
@@ -169,10 +185,28 @@ pub fn decode(b: &[u8]) -> Result<Vec<Rec<'_>>, String> {
         Some(recs) => recs
             .into_iter()
             .enumerate()
-            .map(|(i, r)| (Some(i), r.get().as_bytes()))
+            .map(|(i, r)| (Some(i), r.get()))
             .collect(),
         None => vec![(None, b)],
     })
+}
+
+#[derive(Deserialize)]
+struct Packed {
+    v: u16,
+    recs: Vec<Envelope>,
+}
+
+/// Every envelope of a version 2 message in one pass, when all of them are
+/// good (the common case); None sends the caller to [`decode`] and
+/// [`Envelope::from_json`], which find the bad ones. Same checks as those.
+pub fn decode_all(b: &[u8]) -> Option<Vec<Envelope>> {
+    let p: Packed = serde_json::from_str(utf8(b).ok()?).ok()?;
+    let ok = p.v <= ENVELOPE_VERSION
+        && p.recs
+            .iter()
+            .all(|e| e.v <= ENVELOPE_VERSION && (e.kind != Kind::Record || e.rec.is_some()));
+    ok.then_some(p.recs)
 }
 
 /// Starts a version 2 message; envelopes follow [`pack_next`], [`pack_end`] closes it.
@@ -251,18 +285,17 @@ mod tests {
         pack_next(&mut m, false);
         m.extend_from_slice(&b);
         pack_end(&mut m);
+        let text = |v: &[u8]| String::from_utf8(v.to_vec()).expect("utf8");
         assert_eq!(
             decode(&m).expect("splits"),
-            [(Some(0), &a[..]), (Some(1), &b[..])]
+            [(Some(0), text(&a).as_str()), (Some(1), text(&b).as_str())]
         );
         // Version 1: one envelope per message.
         let old = br#"{"v":1,"kind":"end","max_event_ms":4,"raw_ms":2}"#;
         let recs = decode(old).expect("old form");
-        assert_eq!(recs, [(None, &old[..])]);
+        assert_eq!(recs, [(None, text(old).as_str())]);
         assert_eq!(
-            Envelope::from_slice(recs[0].1)
-                .expect("parses")
-                .max_event_ms,
+            Envelope::from_json(recs[0].1).expect("parses").max_event_ms,
             Some(4)
         );
         assert!(decode(br#"{"v":3,"recs":[]}"#).is_err());
@@ -270,7 +303,23 @@ mod tests {
         // A bad element is the element's problem, not the message's.
         let recs = decode(br#"{"v":2,"recs":[{"v":2,"kind":"nope"},{"v":2,"kind":"end"}]}"#)
             .expect("splits");
-        assert!(Envelope::from_slice(recs[0].1).is_err());
-        assert!(Envelope::from_slice(recs[1].1).is_ok());
+        assert!(Envelope::from_json(recs[0].1).is_err());
+        assert!(Envelope::from_json(recs[1].1).is_ok());
+        assert!(decode(b"{\"v\":2,\"recs\":[\"\xff\"]}").is_err());
+        // One pass when every envelope is good; otherwise the caller splits.
+        let all = decode_all(&m).expect("all good");
+        assert_eq!(
+            all,
+            [
+                Envelope::from_slice(&a).expect("a"),
+                Envelope::from_slice(&b).expect("b")
+            ]
+        );
+        assert!(
+            decode_all(br#"{"v":2,"recs":[{"v":2,"kind":"nope"},{"v":2,"kind":"end"}]}"#).is_none()
+        );
+        assert!(decode_all(br#"{"v":2,"recs":[{"v":3,"kind":"end"}]}"#).is_none());
+        assert!(decode_all(br#"{"v":2,"recs":[{"v":2,"kind":"record"}]}"#).is_none());
+        assert!(decode_all(old).is_none());
     }
 }

@@ -284,6 +284,7 @@ pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping) -> Result<(), Erro
     if let Some(part) = r.partition {
         rec = rec.partition(part);
     }
+    let mut served = false;
     loop {
         match p.send(rec) {
             Ok(()) => return Ok(()),
@@ -292,7 +293,15 @@ pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping) -> Result<(), Erro
                     return Err(undelivered(p));
                 }
                 rec = back;
-                p.poll(Duration::from_millis(10));
+                // Delivered messages hold their queue space until their
+                // reports are served: serve them and retry at once; if that
+                // freed nothing, wait for the broker. Not a timed poll: rdkafka
+                // spins on the clock for the last millisecond of one.
+                if served {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                p.poll(Duration::ZERO);
+                served = true;
             }
             Err((e, _)) => return Err(e.into()),
         }

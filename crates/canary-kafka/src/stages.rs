@@ -184,6 +184,28 @@ pub(crate) fn envelopes<'a>(
     })
 }
 
+/// The envelopes of `m`, in order, each with its position in a packed
+/// message; those that do not parse, or a message that does not split, are
+/// dead-lettered (`bad_envelope`) and left out.
+pub(crate) fn read_envelopes(
+    m: &In<'_>,
+    topics: &Topics,
+    stage: StageName,
+    out: &mut Out,
+) -> Vec<(Option<usize>, Envelope)> {
+    if let Some(all) = crate::message::decode_all(m.payload) {
+        return all
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (Some(i), e))
+            .collect();
+    }
+    envelopes(m, topics, stage, out)
+        .into_iter()
+        .filter_map(|rec| envelope_or_dead(m, rec, topics, stage, out).map(|e| (rec.0, e)))
+        .collect()
+}
+
 /// One envelope of `m`; one that does not parse is dead-lettered (`bad_envelope`).
 pub(crate) fn envelope_or_dead(
     m: &In<'_>,
@@ -192,7 +214,7 @@ pub(crate) fn envelope_or_dead(
     stage: StageName,
     out: &mut Out,
 ) -> Option<Envelope> {
-    match Envelope::from_slice(raw) {
+    match Envelope::from_json(raw) {
         Ok(e) => Some(e),
         Err(detail) => {
             out.push(dead_letter(
@@ -202,7 +224,7 @@ pub(crate) fn envelope_or_dead(
                 detail,
                 m,
                 i,
-                raw,
+                raw.as_bytes(),
             ));
             None
         }
@@ -395,10 +417,8 @@ impl Normalize {
 impl Processor for Normalize {
     fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
         let stage = StageName::Normalize;
-        for rec in envelopes(m, &self.topics, stage, out) {
-            if let Some(e) = envelope_or_dead(m, rec, &self.topics, stage, out) {
-                self.one(e, out);
-            }
+        for (_, e) in read_envelopes(m, &self.topics, stage, out) {
+            self.one(e, out);
         }
         Ok(())
     }
@@ -414,10 +434,7 @@ struct PerPost<S> {
 
 impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
     fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
-        for rec in envelopes(m, &self.topics, self.name, out) {
-            let Some(mut e) = envelope_or_dead(m, rec, &self.topics, self.name, out) else {
-                continue;
-            };
+        for (_, mut e) in read_envelopes(m, &self.topics, self.name, out) {
             if let Some(IngestRecord::Post(p)) = &mut e.rec
                 && let Verdict::Drop(reason) = self.stage.process(p)
             {
@@ -468,7 +485,7 @@ mod tests {
         let mut ids = Vec::new();
         for pack in &packs {
             for (_, json) in decode(&pack.payload).expect("packed") {
-                let e = Envelope::from_slice(json).expect("envelope");
+                let e = Envelope::from_json(json).expect("envelope");
                 if let Some(IngestRecord::Post(p)) = e.rec {
                     ids.push(p.id);
                 }
