@@ -996,12 +996,15 @@ impl RawProducer {
         let mut options = options.clone();
         options
             .entry("statistics.interval.ms".into())
-            .or_insert_with(|| "10".into());
-        // A file is read far faster than the broker takes it: a bounded queue
-        // reuses its buffers instead of faulting in up to 1 GB of new ones.
+            .or_insert_with(|| "100".into());
+        // A file is read far faster than the broker takes it. A queue of
+        // about what five in-flight requests carry keeps librdkafka from
+        // holding a ready batch it may not send yet (its broker thread then
+        // polls in a loop: a third of the replay's CPU) and from faulting in
+        // up to 1 GB of buffers; the replay waits for room instead.
         options
             .entry("queue.buffering.max.kbytes".into())
-            .or_insert_with(|| "65536".into());
+            .or_insert_with(|| "4096".into());
         Ok(RawProducer {
             producer: producer(brokers, &options)?,
             topic: topics.raw.clone(),
