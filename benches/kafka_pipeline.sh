@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Kafka mode end to end: five stage processes and a local broker (tansu).
-# Prints statuses/s (from the first line written to the raw topic until the
-# aggregate has handled the end-of-replay marker on every partition) and
-# p50/p99 latency from the raw topic to the aggregate stage (hdrhistogram in
-# the aggregate process).
+# Prints statuses/s (from the first line written to the raw topic, which the
+# replay logs as "replay started", until the aggregate has handled the
+# end-of-replay marker on every partition; the replay process's start-up is
+# printed, not counted) and p50/p99 latency from the raw topic to the
+# aggregate stage (hdrhistogram in the aggregate process).
 #
 #   benches/kafka_pipeline.sh [DUMP] [REPEAT]
 #
 # DUMP defaults to the demo fixture; REPEAT concatenates it that many times.
 # Ids and event times then repeat: the aggregate refuses the copies as late
 # (dead letters), so the stages do the work but the windows are those of one
-# copy. A generated dump is more realistic:
+# copy. The embedded pipeline bench's generated dump (1M statuses of ~3.3 KB)
+# is more realistic:
 #
-#   cargo bench --bench pipeline -- --only gen --statuses 200000 --dir /tmp/gen
-#   CONFIG=/tmp/gen/bench.toml benches/kafka_pipeline.sh /tmp/gen/dump.jsonl 1
+#   cargo bench --bench pipeline -- --only gen
+#   CONFIG=/tmp/canary-pipeline-bench/bench.toml \
+#       benches/kafka_pipeline.sh /tmp/canary-pipeline-bench/dump.jsonl 1
 #
 # Environment: CONFIG (pipeline config; the demo's by default), TIMEOUT
 # (seconds to wait for the pipeline to finish, 300), CANARY_BENCH_PORT,

@@ -4,9 +4,10 @@
 use crate::config::Config;
 use crate::{parse_time, usage};
 use anyhow::{Context, Result, anyhow};
+use canary_core::IngestRecord;
+use canary_ingest::{Deferred, Item, Parsed};
 use canary_kafka::{AggregateOptions, KafkaConfig, RawProducer, StageName, StageOptions};
 use clap::Args;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,9 +122,19 @@ pub struct StageArgs {
 /// `canary replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Dumps (plain or .gz JSON lines), or `-` for stdin; read in order.
+    /// Dumps: files (.gz/.bz2/.zst, tars), directories, globs, or `-` for
+    /// stdin; read in order, as `canary run --input` reads them.
     #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
+    pub inputs: Vec<String>,
+    /// Input format: auto, v1, v2, activity-streams, csv.
+    #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
+    pub format: String,
+    /// Read the inputs whole and replay them in event-time order (exports
+    /// that are newest-first or unordered; memory grows with the input).
+    #[arg(long, env = "CANARY_SORT_BY_TIME")]
+    pub sort_by_time: bool,
+    #[command(flatten)]
+    pub csv: crate::cli::CsvArgs,
     /// Config file (TOML), for its `[kafka]` table.
     #[arg(long, short, env = "CANARY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -224,21 +235,6 @@ fn exit_if_stuck(rt: &tokio::runtime::Runtime, stop: &Arc<AtomicBool>, grace: Du
     });
 }
 
-fn open_dump(p: &PathBuf) -> Result<BufReader<Box<dyn Read>>> {
-    let raw: Box<dyn Read> = if p.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?)
-    };
-    let mut r = BufReader::with_capacity(1 << 20, raw);
-    let gz = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gz {
-        BufReader::with_capacity(1 << 20, Box::new(flate2::read::MultiGzDecoder::new(r)))
-    } else {
-        r
-    })
-}
-
 pub fn replay(args: &ReplayArgs) -> Result<()> {
     let cfg = args
         .config
@@ -254,11 +250,17 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         to_ms: to,
         limit,
     } = crate::replay_options(&args.replay)?;
-    for p in &args.inputs {
-        if p.as_os_str() != "-" && !p.exists() {
-            return Err(usage(anyhow!("input {} does not exist", p.display())));
+    for input in &args.inputs {
+        let globbed = input.contains(['*', '?', '[']);
+        if input != "-" && !globbed && !std::path::Path::new(input).exists() {
+            return Err(usage(anyhow!("input {input:?} does not exist")));
         }
     }
+    let ingest = canary_ingest::Options {
+        format: crate::parse_format(&args.format)?,
+        csv: crate::csv_mapping(cfg.as_ref(), &args.csv)?,
+        ..Default::default()
+    };
     let options = kafka.client_options(&extra);
     let topics = kafka.topics();
     // Multi-threaded so the signal task runs while the replay blocks on the broker.
@@ -279,66 +281,66 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         Duration::from_secs(10),
     )?;
     let _guard = rt.enter();
-    let popts = canary_ingest::ParseOptions::default();
+    let mut reader =
+        canary_ingest::Reader::open(&args.inputs, ingest).map_err(|e| usage(anyhow!("{e}")))?;
+    let popts = reader.parse_options().clone();
+    // From a pipe, a line goes as soon as it is read: the next may be long in coming.
+    let live = args.inputs.iter().any(|i| i == "-");
+    let mut gate = Gate {
+        from,
+        to,
+        limit,
+        speed,
+        posts: 0,
+        origin: None,
+    };
     let mut parsed = Vec::new();
-    let mut posts = 0u64;
-    let mut origin: Option<(i64, Instant)> = None;
     if !out.wait_ready(Duration::from_secs(10)) && !stop.load(Ordering::Relaxed) {
         tracing::warn!("no producer id from the broker after 10 s; lines wait in the queue");
     }
     tracing::info!(topic = %topics.raw, "replay started");
     let started = Instant::now();
-    'inputs: for p in &args.inputs {
-        let mut r = open_dump(p)?;
-        let mut line = Vec::with_capacity(4096);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                break 'inputs;
-            }
-            line.clear();
-            if r.read_until(b'\n', &mut line)? == 0 {
+    if args.sort_by_time {
+        for item in canary_runtime::sort_by_event_time(&mut reader) {
+            if stop.load(Ordering::Relaxed) || !replay_item(item, &mut gate, &mut out)? {
                 break;
             }
-            if line.last() == Some(&b'\n') {
-                line.pop();
+        }
+    } else {
+        let mut buf = Vec::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
-            let filtering = from.is_some() || to.is_some() || limit.is_some();
-            let paced = matches!(speed, canary_runtime::Speed::Factor(_));
-            if filtering || paced {
-                // Event times decide; lines that are not posts pass through to ingest.
-                parsed.clear();
-                canary_ingest::parse_line_into(&line, &popts, &mut parsed);
-                let times: Vec<i64> = parsed
-                    .iter()
-                    .filter_map(|x| match x {
-                        canary_ingest::Parsed::Record(canary_core::IngestRecord::Post(p)) => {
-                            Some(p.event_ms)
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if let Some(&t) = times.first() {
-                    if from.is_some_and(|f| t < f) || to.is_some_and(|e| t >= e) {
-                        continue;
-                    }
-                    if limit.is_some_and(|l| posts >= l) {
-                        break 'inputs;
-                    }
-                    posts += times.len() as u64;
-                    if let canary_runtime::Speed::Factor(f) = speed {
-                        let (e0, w0) = *origin.get_or_insert((t, Instant::now()));
-                        let due = w0 + Duration::from_secs_f64((t - e0).max(0) as f64 / 1000.0 / f);
-                        if let Some(d) = due.checked_duration_since(Instant::now()) {
-                            out.send_pack()?;
-                            std::thread::sleep(d);
-                        }
+            buf.clear();
+            match reader.next_deferred(&mut buf) {
+                None => break,
+                Some(Deferred::Item(item)) => {
+                    if !replay_item(item, &mut gate, &mut out)? {
+                        break;
                     }
                 }
-            }
-            out.send_line(&line)?;
-            if r.buffer().is_empty() {
-                // The next read may wait (a pipe): what was read goes now.
-                out.send_pack()?;
+                Some(Deferred::Line(l)) => {
+                    let line = &buf[l.start..l.end];
+                    if gate.active() {
+                        // Event times decide; lines that are not posts pass through to ingest.
+                        parsed.clear();
+                        canary_ingest::parse_line_into(line, &popts, &mut parsed);
+                        let times = parsed.iter().filter_map(|x| match x {
+                            Parsed::Record(IngestRecord::Post(p)) => Some(p.event_ms),
+                            _ => None,
+                        });
+                        match gate.pass(times, &mut out)? {
+                            Pass::Send => {}
+                            Pass::Skip => continue,
+                            Pass::Stop => break,
+                        }
+                    }
+                    out.send_line(line)?;
+                    if live {
+                        out.send_pack()?;
+                    }
+                }
             }
         }
     }
@@ -355,4 +357,79 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         topics.raw
     );
     Ok(())
+}
+
+/// The replay controls (`--from`, `--to`, `--limit`, `--speed`) over posts'
+/// event times.
+struct Gate {
+    from: Option<i64>,
+    to: Option<i64>,
+    limit: Option<u64>,
+    speed: canary_runtime::Speed,
+    posts: u64,
+    origin: Option<(i64, Instant)>,
+}
+
+enum Pass {
+    Send,
+    Skip,
+    Stop,
+}
+
+impl Gate {
+    fn active(&self) -> bool {
+        self.from.is_some()
+            || self.to.is_some()
+            || self.limit.is_some()
+            || matches!(self.speed, canary_runtime::Speed::Factor(_))
+    }
+
+    /// Whether a line or record holding posts at `times` goes out, after
+    /// waiting for its time when paced (what is packed goes out first).
+    fn pass(
+        &mut self,
+        mut times: impl Iterator<Item = i64>,
+        out: &mut RawProducer,
+    ) -> Result<Pass> {
+        let Some(t) = times.next() else {
+            return Ok(Pass::Send);
+        };
+        if self.from.is_some_and(|f| t < f) || self.to.is_some_and(|e| t >= e) {
+            return Ok(Pass::Skip);
+        }
+        if self.limit.is_some_and(|l| self.posts >= l) {
+            return Ok(Pass::Stop);
+        }
+        self.posts += 1 + times.count() as u64;
+        if let canary_runtime::Speed::Factor(f) = self.speed {
+            let (e0, w0) = *self.origin.get_or_insert((t, Instant::now()));
+            let due = w0 + Duration::from_secs_f64((t - e0).max(0) as f64 / 1000.0 / f);
+            if let Some(d) = due.checked_duration_since(Instant::now()) {
+                out.send_pack()?;
+                std::thread::sleep(d);
+            }
+        }
+        Ok(Pass::Send)
+    }
+}
+
+/// A record the reader parsed itself (a CSV row, an element of a whole JSON
+/// document, a sorted input) goes to `raw` as canary's record JSON; a dead
+/// letter (a bad row, a read error) to the dead-letter topic. False: stop.
+fn replay_item(item: Item, gate: &mut Gate, out: &mut RawProducer) -> Result<bool> {
+    match item {
+        Item::DeadLetter(d) => out.send_dead_letter(&d)?,
+        Item::Record(rec) => {
+            let time = match &rec {
+                IngestRecord::Post(p) => Some(p.event_ms),
+                _ => None,
+            };
+            match gate.pass(time.into_iter(), out)? {
+                Pass::Send => out.send_record(&rec)?,
+                Pass::Skip => {}
+                Pass::Stop => return Ok(false),
+            }
+        }
+    }
+    Ok(true)
 }

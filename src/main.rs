@@ -125,6 +125,25 @@ fn parse_format(s: &str) -> Result<canary_ingest::Format> {
     })
 }
 
+/// The CSV column mapping: `[input.csv]` with the `--csv-*` flags over it.
+pub(crate) fn csv_mapping(
+    cfg: Option<&Config>,
+    flags: &cli::CsvArgs,
+) -> Result<Option<canary_ingest::CsvMapping>> {
+    let base = cfg.and_then(|c| c.input.csv.as_ref());
+    let csv = match (base, flags.as_config()) {
+        (None, None) => None,
+        (Some(c), None) => Some(c.clone()),
+        (base, Some(flags)) => Some(base.cloned().unwrap_or_default().overlay(&flags)),
+    };
+    csv.map(|c| c.mapping()).transpose().map_err(|(key, msg)| {
+        usage(anyhow!(
+            "{}: {msg}",
+            key.replace("input.csv.", "--csv-").replace('_', "-")
+        ))
+    })
+}
+
 fn run(args: &RunArgs) -> Result<()> {
     // Everything the user gave is checked before any input is read.
     let cfg = Config::load(&args.config).map_err(usage)?;
@@ -138,17 +157,7 @@ fn run(args: &RunArgs) -> Result<()> {
             return Err(usage(anyhow!("input {input:?} does not exist")));
         }
     }
-    let csv = match (&cfg.input.csv, args.csv.as_config()) {
-        (None, None) => None,
-        (Some(c), None) => Some(c.clone()),
-        (base, Some(flags)) => Some(base.clone().unwrap_or_default().overlay(&flags)),
-    };
-    let csv = csv.map(|c| c.mapping()).transpose().map_err(|(key, msg)| {
-        usage(anyhow!(
-            "{}: {msg}",
-            key.replace("input.csv.", "--csv-").replace('_', "-")
-        ))
-    })?;
+    let csv = csv_mapping(Some(&cfg), &args.csv)?;
     let ingest = canary_ingest::Options {
         format: parse_format(&args.format)?,
         assume_time: parse_time("--assume-time", &args.assume_time)?,

@@ -179,6 +179,10 @@ impl Pipeline {
     }
 
     fn replay(&self, input: &Path, speed: &str) -> Child {
+        self.replay_with(input, speed, &[])
+    }
+
+    fn replay_with(&self, input: &Path, speed: &str, args: &[&str]) -> Child {
         canary()
             .args([
                 "replay",
@@ -189,6 +193,7 @@ impl Pipeline {
             ])
             .args(["--speed", speed])
             .args(&self.extra)
+            .args(args)
             .arg(input)
             .stdout(Stdio::null())
             .spawn()
@@ -271,6 +276,17 @@ fn outcome(lines: &[String]) -> Outcome {
 }
 
 fn embedded(input: &Path) -> Outcome {
+    let o = embedded_with(input, &[]);
+    assert_eq!(
+        o.alerts.len(),
+        4,
+        "the demo fires and resolves for acme (all, en)"
+    );
+    o
+}
+
+/// `canary run` on `input` with the demo config and `args`.
+fn embedded_with(input: &Path, args: &[&str]) -> Outcome {
     let out = tmp("kafka-embedded").join(format!(
         "{}.jsonl",
         input.file_name().unwrap().to_string_lossy()
@@ -284,6 +300,7 @@ fn embedded(input: &Path) -> Outcome {
             "--metrics-addr",
             "off",
         ])
+        .args(args)
         .arg("--input")
         .arg(input)
         .arg("--alerts-out")
@@ -296,13 +313,7 @@ fn embedded(input: &Path) -> Outcome {
         .lines()
         .map(str::to_owned)
         .collect();
-    let o = outcome(&lines);
-    assert_eq!(
-        o.alerts.len(),
-        4,
-        "the demo fires and resolves for acme (all, en)"
-    );
-    o
+    outcome(&lines)
 }
 
 fn window_count(o: &Outcome) -> usize {
@@ -527,6 +538,93 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
             "line {index} of raw offset {off}"
         );
     }
+}
+
+/// The demo as a newest-first CSV export (as exports often are), with one
+/// row whose time does not parse.
+fn write_demo_csv(path: &Path) {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(demo()).expect("demo"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("demo json");
+        let Some(ms) = v["timestamp_ms"].as_str() else {
+            continue; // delete notices have no row in an export
+        };
+        let ms: i64 = ms.parse().expect("timestamp_ms");
+        rows.push(format!(
+            "{},{},{},{},{}",
+            v["id_str"].as_str().expect("id"),
+            q(v["text"].as_str().expect("text")),
+            canary_core::time::format_rfc3339(ms),
+            v["user"]["screen_name"].as_str().unwrap_or(""),
+            v["lang"].as_str().unwrap_or("")
+        ));
+    }
+    rows.reverse();
+    rows.insert(
+        rows.len() / 2,
+        "1,\"@acme hello\",yesterday,someone,en".into(),
+    );
+    let mut csv = String::from("tweet_id,text,tweet_created,name,lang\n");
+    for r in rows {
+        csv.push_str(&r);
+        csv.push('\n');
+    }
+    std::fs::write(path, csv).expect("write csv");
+}
+
+#[test]
+fn a_csv_export_replays_through_kafka_as_through_canary_run() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tmp("kafka-csv-input");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let csv = dir.join("demo-newest-first.csv");
+    write_demo_csv(&csv);
+    let want = embedded_with(&csv, &["--sort-by-time"]);
+    assert!(!want.alerts.is_empty(), "the CSV demo fires alerts");
+
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "csv");
+    p.start_all();
+    let mut r = p.replay_with(&csv, "max", &["--sort-by-time"]);
+    assert!(r.wait().expect("replay").success());
+    let got = p.wait_windows(
+        &["aggregate"],
+        window_count(&want),
+        Duration::from_secs(180),
+    );
+    check(&got, &want);
+
+    // The rows went to `raw` as canary records; the bad row, found by the
+    // replay's reader, to the dead-letter topic with the file and line.
+    let raw = read_all(&broker.addr, &format!("{}raw", p.prefix), &p.prefix);
+    assert!(
+        raw.values()
+            .any(|(f, _)| f.as_deref() == Some("canary-records"))
+    );
+    let dead = read_all(
+        &broker.addr,
+        &format!("{}dead-letters", p.prefix),
+        &p.prefix,
+    );
+    assert_eq!(dead.len(), 1, "one dead letter: {dead:?}");
+    let (_, body) = dead.values().next().expect("one");
+    let body: serde_json::Value = serde_json::from_slice(body).expect("dead letter json");
+    assert_eq!(body["stage"], "ingest");
+    assert!(
+        body["source"]
+            .as_str()
+            .expect("source")
+            .ends_with("demo-newest-first.csv"),
+        "{body}"
+    );
+    assert!(body["raw"].as_str().expect("raw").contains("yesterday"));
 }
 
 /// Every message of partition 0 of `topic`: offset -> (format header, payload).

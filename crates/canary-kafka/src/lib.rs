@@ -30,7 +30,9 @@ mod stages;
 
 pub use aggregate::{AggregateOptions, run_aggregate};
 pub use config::{KafkaConfig, StageName, Topics};
-pub use message::{CONTROL_HEADER, Envelope, FORMAT_HEADER, FORMAT_JSON_LINES, Kind};
+pub use message::{
+    CONTROL_HEADER, Envelope, FORMAT_HEADER, FORMAT_JSON_LINES, FORMAT_RECORDS, Kind,
+};
 pub use runner::{RawProducer, ensure_topics};
 pub use stages::{StageOptions, run_stage};
 

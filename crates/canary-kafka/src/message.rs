@@ -20,6 +20,11 @@ pub const FORMAT_HEADER: &str = "canary-format";
 /// read as a line of a dump file is.
 pub const FORMAT_JSON_LINES: &str = "jsonl";
 
+/// [`FORMAT_HEADER`] value: `\n`-separated canary records (the core
+/// `IngestRecord` JSON), as the replay writes what the reader parsed itself:
+/// CSV rows, elements of whole JSON documents, sorted inputs.
+pub const FORMAT_RECORDS: &str = "canary-records";
+
 /// Version of [`Envelope`] and of the message around it: 2 packs several
 /// envelopes into one message (`{"v":2,"recs":[...]}`); 1 was one envelope
 /// per message, still read.

@@ -269,11 +269,31 @@ impl Out {
 /// Sends, waiting while the local queue is full (backpressure) unless
 /// `stopping` has run out of patience.
 pub(crate) fn send(p: &Prod, r: &OutRec, stopping: &Stopping) -> Result<(), Error> {
-    let mut rec = BaseRecord::to(&r.topic).payload(&r.payload).key(&r.key);
+    let rec = Borrowed {
+        topic: &r.topic,
+        partition: r.partition,
+        key: &r.key,
+        payload: &r.payload,
+        headers: &r.headers,
+    };
+    send_borrowed(p, rec, stopping)
+}
+
+/// An output whose parts are borrowed (librdkafka copies them).
+struct Borrowed<'a> {
+    topic: &'a str,
+    partition: Option<i32>,
+    key: &'a [u8],
+    payload: &'a [u8],
+    headers: &'a [(&'static str, String)],
+}
+
+fn send_borrowed(p: &Prod, r: Borrowed<'_>, stopping: &Stopping) -> Result<(), Error> {
+    let mut rec = BaseRecord::to(r.topic).payload(r.payload).key(r.key);
     // An empty header list still costs a native allocation per message.
     if !r.headers.is_empty() {
         let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
+        for (k, v) in r.headers {
             h = h.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),
@@ -976,9 +996,12 @@ pub(crate) fn partition_count(
 pub struct RawProducer {
     producer: Prod,
     topic: String,
+    dead_letters: String,
     sent: u64,
     pack: Vec<u8>,
     lines: usize,
+    /// The pack holds canary records, not input lines.
+    records: bool,
     stopping: Stopping,
 }
 
@@ -1008,9 +1031,11 @@ impl RawProducer {
         Ok(RawProducer {
             producer: producer(brokers, &options)?,
             topic: topics.raw.clone(),
+            dead_letters: topics.dead_letters.clone(),
             sent: 0,
             pack: Vec::with_capacity(PACK_BYTES + PACK_BYTES / 2),
             lines: 0,
+            records: false,
             stopping: Stopping::new(stop, grace),
         })
     }
@@ -1034,9 +1059,44 @@ impl RawProducer {
     /// Adds one line (without its `\n`) to the pack, sending the pack when
     /// it is full (waits while the local queue is full).
     pub fn send_line(&mut self, line: &[u8]) -> Result<(), Error> {
-        if self.lines > 0 && self.pack.len() + 1 + line.len() > PACK_BYTES {
+        self.add(line, false)
+    }
+
+    /// Adds a record the replay parsed itself (see [`crate::FORMAT_RECORDS`]).
+    pub fn send_record(&mut self, rec: &canary_core::IngestRecord) -> Result<(), Error> {
+        let json = serde_json::to_vec(rec).expect("records serialize");
+        self.add(&json, true)
+    }
+
+    /// Sends a dead letter the replay's reader produced (a bad CSV row, a
+    /// read error) to the dead-letter topic, keyed and with headers like the
+    /// stages' (`source` is then the input file, `source_line` its line).
+    pub fn send_dead_letter(&mut self, d: &canary_core::DeadLetter) -> Result<(), Error> {
+        let headers = [
+            ("stage", d.stage.clone()),
+            ("reason", d.reason.clone()),
+            ("source", d.source.clone()),
+            ("source_line", d.offset.to_string()),
+        ];
+        let key = format!("{}/{}", d.source, d.offset);
+        let payload = serde_json::to_vec(d).expect("dead letters serialize");
+        let rec = Borrowed {
+            topic: &self.dead_letters,
+            partition: None,
+            key: key.as_bytes(),
+            payload: &payload,
+            headers: &headers,
+        };
+        send_borrowed(&self.producer, rec, &self.stopping)
+    }
+
+    fn add(&mut self, line: &[u8], records: bool) -> Result<(), Error> {
+        if self.lines > 0
+            && (self.records != records || self.pack.len() + 1 + line.len() > PACK_BYTES)
+        {
             self.send_pack()?;
         }
+        self.records = records;
         if self.lines > 0 {
             self.pack.push(b'\n');
         }
@@ -1055,7 +1115,9 @@ impl RawProducer {
         if self.lines == 0 {
             return Ok(());
         }
-        let headers = if self.lines > 1 {
+        let headers = if self.records {
+            vec![(crate::FORMAT_HEADER, crate::FORMAT_RECORDS.into())]
+        } else if self.lines > 1 {
             vec![(crate::FORMAT_HEADER, crate::FORMAT_JSON_LINES.into())]
         } else {
             Vec::new()

@@ -254,15 +254,34 @@ impl Processor for Ingest {
         match m.format {
             None => self.line(m, m.payload, None, raw_ms, out),
             Some(f) if f == crate::FORMAT_JSON_LINES.as_bytes() => {
-                // A trailing newline ends the last line; it does not start another.
-                let body = m.payload.strip_suffix(b"\n").unwrap_or(m.payload);
-                let mut start = 0;
-                // memchr, not slice::split: a byte-at-a-time split cost more
-                // than parsing the lines.
-                let ends = memchr::memchr_iter(b'\n', body).chain([body.len()]);
-                for (i, end) in ends.enumerate() {
-                    self.line(m, &body[start..end], Some(i), raw_ms, out);
-                    start = end + 1;
+                for (i, line) in lines(m.payload) {
+                    self.line(m, line, Some(i), raw_ms, out);
+                }
+            }
+            Some(f) if f == crate::FORMAT_RECORDS.as_bytes() => {
+                for (i, line) in lines(m.payload) {
+                    match serde_json::from_slice::<IngestRecord>(line) {
+                        Ok(rec) => {
+                            self.scratch.clear();
+                            self.scratch.push(Parsed::Record(rec));
+                            self.emit(m, line, Some(i), raw_ms, out);
+                        }
+                        Err(e) => {
+                            self.metrics
+                                .dead_letters
+                                .with_label_values(&["ingest", "bad_record"])
+                                .inc();
+                            out.push(dead_letter(
+                                &self.topics,
+                                StageName::Ingest,
+                                "bad_record",
+                                e.to_string(),
+                                m,
+                                Some(i),
+                                line,
+                            ));
+                        }
+                    }
                 }
             }
             Some(f) => {
@@ -275,10 +294,11 @@ impl Processor for Ingest {
                     StageName::Ingest,
                     "unknown_format",
                     format!(
-                        "{} header is {:?}; this version reads {:?} or none",
+                        "{} header is {:?}; this version reads {:?}, {:?} or none",
                         crate::FORMAT_HEADER,
                         String::from_utf8_lossy(f),
-                        crate::FORMAT_JSON_LINES
+                        crate::FORMAT_JSON_LINES,
+                        crate::FORMAT_RECORDS
                     ),
                     m,
                     None,
@@ -293,9 +313,14 @@ impl Processor for Ingest {
 impl Ingest {
     /// One document (a line of a packed message has its position, `index`).
     fn line(&mut self, m: &In<'_>, line: &[u8], index: Option<usize>, raw_ms: i64, out: &mut Out) {
-        let parsed = &self.topics.parsed;
         self.scratch.clear();
         parse_line_into(line, &self.parse, &mut self.scratch);
+        self.emit(m, line, index, raw_ms, out);
+    }
+
+    /// What `line` gave, parsed into `scratch`.
+    fn emit(&mut self, m: &In<'_>, line: &[u8], index: Option<usize>, raw_ms: i64, out: &mut Out) {
+        let parsed = &self.topics.parsed;
         for p in self.scratch.drain(..) {
             match p {
                 Parsed::Record(IngestRecord::Notice { kind, .. }) => {
@@ -330,6 +355,22 @@ impl Ingest {
             }
         }
     }
+}
+
+/// The lines of a packed raw message with their positions; a trailing
+/// newline ends the last line, it does not start another. memchr, not
+/// `slice::split`: a byte-at-a-time split cost more than parsing the lines.
+fn lines(payload: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let body = payload.strip_suffix(b"\n").unwrap_or(payload);
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', body)
+        .chain([body.len()])
+        .enumerate()
+        .map(move |(i, end)| {
+            let line = &body[start..end];
+            start = end + 1;
+            (i, line)
+        })
 }
 
 struct Normalize {

@@ -482,7 +482,7 @@ impl Drop for ParallelParse {
 /// Reads every item and orders records by event time. Dead letters come first;
 /// a notice or delete keeps its place after the post it followed. The sort is
 /// stable, so posts with equal times keep their input order.
-fn sort_by_event_time(reader: &mut Reader) -> Vec<Item> {
+pub fn sort_by_event_time(reader: &mut Reader) -> Vec<Item> {
     let mut dead = Vec::new();
     let mut keyed = Vec::new();
     let mut last = i64::MIN;
