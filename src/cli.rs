@@ -33,7 +33,7 @@ pub enum Command {
     /// Run one pipeline stage as its own process over Kafka.
     #[cfg(feature = "kafka")]
     Stage(crate::kafka_cmd::StageArgs),
-    /// Write dumps' raw lines into the Kafka raw topic (then an end-of-replay marker).
+    /// Write dumps into the Kafka raw topic: JSON lines as read, CSV rows and sorted inputs as canary records; then an end-of-replay marker.
     #[cfg(feature = "kafka")]
     Replay(crate::kafka_cmd::ReplayArgs),
 }
