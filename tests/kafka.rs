@@ -200,6 +200,15 @@ impl Pipeline {
             .expect("replay")
     }
 
+    /// Replays `input` at full speed and checks the aggregate's alerts and
+    /// windows against `want`.
+    fn replay_and_check(&self, input: &Path, args: &[&str], want: &Outcome) {
+        let mut r = self.replay_with(input, "max", args);
+        assert!(r.wait().expect("replay").success());
+        let got = self.wait_windows(&["aggregate"], window_count(want), Duration::from_secs(180));
+        check(&got, want);
+    }
+
     /// Waits (bounded) until the aggregate outputs hold `want` window records
     /// and stay unchanged for a moment; returns every output line.
     fn wait_windows(&self, instances: &[&str], want: usize, limit: Duration) -> Vec<String> {
@@ -354,14 +363,7 @@ fn five_stage_processes_match_embedded() {
     let broker = Broker::start(&bin);
     let mut p = Pipeline::new(&broker, "five");
     p.start_all();
-    let mut r = p.replay(&demo(), "max");
-    assert!(r.wait().expect("replay").success());
-    let got = p.wait_windows(
-        &["aggregate"],
-        window_count(&want),
-        Duration::from_secs(180),
-    );
-    check(&got, &want);
+    p.replay_and_check(&demo(), &[], &want);
 }
 
 #[test]
@@ -467,14 +469,7 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
     let broker = Broker::start(&bin);
     let mut p = Pipeline::new(&broker, "bad");
     p.start_all();
-    let mut r = p.replay(&input, "max");
-    assert!(r.wait().expect("replay").success());
-    let got = p.wait_windows(
-        &["aggregate"],
-        window_count(&want),
-        Duration::from_secs(180),
-    );
-    check(&got, &want);
+    p.replay_and_check(&input, &[], &want);
 
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.addr)
@@ -592,14 +587,7 @@ fn a_csv_export_replays_through_kafka_as_through_canary_run() {
     let broker = Broker::start(&bin);
     let mut p = Pipeline::new(&broker, "csv");
     p.start_all();
-    let mut r = p.replay_with(&csv, "max", &["--sort-by-time"]);
-    assert!(r.wait().expect("replay").success());
-    let got = p.wait_windows(
-        &["aggregate"],
-        window_count(&want),
-        Duration::from_secs(180),
-    );
-    check(&got, &want);
+    p.replay_and_check(&csv, &["--sort-by-time"], &want);
 
     // The rows went to `raw` as canary records; the bad row, found by the
     // replay's reader, to the dead-letter topic with the file and line.
