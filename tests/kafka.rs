@@ -535,6 +535,54 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
     }
 }
 
+#[test]
+fn a_zstd_dump_replays_packed_as_the_plain_one_runs() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    use std::io::{Read, Write};
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(demo()).expect("demo"))
+        .read_to_end(&mut text)
+        .expect("gunzip");
+    let dir = tmp("kafka-zstd-input");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let zst = dir.join("demo.jsonl.zst");
+    let mut enc =
+        zstd::Encoder::new(std::fs::File::create(&zst).expect("create"), 3).expect("encoder");
+    enc.write_all(&text).expect("compress");
+    enc.finish().expect("finish");
+    let want = embedded(&demo());
+
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "zstd");
+    p.start_all();
+    p.replay_and_check(&zst, &[], &want);
+    // Every line arrived, packed, in order.
+    let raw = read_all(&broker.addr, &format!("{}raw", p.prefix), &p.prefix);
+    let mut lines = Vec::new();
+    for (format, payload) in raw.values() {
+        match format.as_deref() {
+            Some("jsonl") => lines.extend(payload.split(|&b| b == b'\n').map(<[u8]>::to_vec)),
+            None if !payload.is_empty() => lines.push(payload.clone()),
+            None => {} // the end marker
+            Some(f) => panic!("unexpected format {f}"),
+        }
+    }
+    let want_lines: Vec<Vec<u8>> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(lines.len(), want_lines.len());
+    assert!(lines == want_lines, "raw lines differ from the dump's");
+    assert!(
+        raw.len() < want_lines.len() / 10,
+        "{} messages for {} lines",
+        raw.len(),
+        want_lines.len()
+    );
+}
+
 /// The demo as a newest-first CSV export (as exports often are), with one
 /// row whose time does not parse.
 fn write_demo_csv(path: &Path) {
