@@ -139,8 +139,10 @@ if [ "${PERF:-0}" = 1 ]; then
     sleep 0.5
 fi
 start=$(date +%s.%N)
-"$BIN" replay --brokers "127.0.0.1:$PORT" --topic-prefix bench. "$INPUT" 2>"$WORK/replay.log" ||
-    fail "replay failed"
+# The replay's own CPU (user + system seconds) from bash's `time`.
+TIMEFORMAT='%U %S'
+{ time "$BIN" replay --brokers "127.0.0.1:$PORT" --topic-prefix bench. "$INPUT" \
+    2>"$WORK/replay.log"; } 2>"$WORK/replay.time" || fail "replay failed"
 replayed=$(date +%s.%N)
 # The clock starts when the replay writes its first line: after its process
 # start, topic check and the broker's producer id (up to a second on tansu).
@@ -187,6 +189,7 @@ echo "replay seconds: $(echo "$replayed - $start" | bc)"
 echo "seconds: $(echo "$end - $start" | bc)"
 echo "statuses_per_second: $(echo "$LINES / ($end - $start)" | bc)"
 echo "latency: $(cat "$WORK/latency.json" 2>/dev/null || echo n/a)"
-echo "cpu:$cpu broker=${broker_cpu}s"
+replay_cpu=$(awk '{print $1 + $2}' "$WORK/replay.time" 2>/dev/null || echo "?")
+echo "cpu:$cpu broker=${broker_cpu}s replay=${replay_cpu}s"
 echo "load: $(uptime | sed 's/.*load average: //')"
 [ "$got" = "$WANT" ] || fail "the aggregate wrote $got windows, the embedded run $WANT"
