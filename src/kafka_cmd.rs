@@ -300,11 +300,13 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     }
     tracing::info!(topic = %topics.raw, "replay started");
     let started = Instant::now();
+    let mut report = Report::new(started);
     if args.sort_by_time {
         for item in canary_runtime::sort_by_event_time(&mut reader) {
             if stop.load(Ordering::Relaxed) || !replay_item(item, &mut gate, &mut out)? {
                 break;
             }
+            report.tick(&out, None);
         }
     } else {
         let mut buf = Vec::new();
@@ -312,6 +314,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
+            report.tick(&out, Some(&reader));
             buf.clear();
             match reader.next_deferred(&mut buf) {
                 None => break,
@@ -432,4 +435,49 @@ fn replay_item(item: Item, gate: &mut Gate, out: &mut RawProducer) -> Result<boo
         }
     }
     Ok(true)
+}
+
+/// A progress line every few seconds: a replay of a large dump is otherwise
+/// silent until it ends.
+struct Report {
+    started: Instant,
+    last: Instant,
+}
+
+impl Report {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(started: Instant) -> Report {
+        Report {
+            started,
+            last: started,
+        }
+    }
+
+    fn tick(&mut self, out: &RawProducer, reader: Option<&canary_ingest::Reader>) {
+        let now = Instant::now();
+        if now.duration_since(self.last) < Self::EVERY {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64();
+        let lines_per_second = (out.sent() as f64 / secs.max(1e-9)) as u64;
+        match reader.map(canary_ingest::Reader::progress) {
+            Some(p) => {
+                let percent = p
+                    .bytes_total
+                    .filter(|&t| t > 0)
+                    .map(|t| (p.bytes_read as f64 * 1000.0 / t as f64).round() / 10.0);
+                tracing::info!(
+                    lines = out.sent(),
+                    lines_per_second,
+                    bytes_read = p.bytes_read,
+                    percent,
+                    input = %p.source,
+                    "replaying"
+                );
+            }
+            None => tracing::info!(records = out.sent(), lines_per_second, "replaying"),
+        }
+    }
 }
