@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::{parse_time, usage};
 use anyhow::{Context, Result, anyhow};
-use canary_core::IngestRecord;
+use canary_core::{DeadLetter, IngestRecord};
 use canary_ingest::{Deferred, Item, Parsed};
 use canary_kafka::{AggregateOptions, KafkaConfig, RawProducer, StageName, StageOptions};
 use clap::Args;
@@ -339,6 +339,10 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
                             Pass::Stop => break,
                         }
                     }
+                    if line.len() > out.max_line_bytes() {
+                        out.send_dead_letter(&too_long(&l.source, l.line, line, &out))?;
+                        continue;
+                    }
                     out.send_line(line)?;
                     if live {
                         out.send_pack()?;
@@ -354,6 +358,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         lines = out.sent(),
+        dead_letters = out.dead_letters(),
         seconds = secs,
         lines_per_second = (out.sent() as f64 / secs.max(1e-9)) as u64,
         "replayed into {}",
@@ -428,7 +433,18 @@ fn replay_item(item: Item, gate: &mut Gate, out: &mut RawProducer) -> Result<boo
                 _ => None,
             };
             match gate.pass(time.into_iter(), out)? {
-                Pass::Send => out.send_record(&rec)?,
+                Pass::Send => {
+                    let json = serde_json::to_vec(&rec).expect("records serialize");
+                    if json.len() > out.max_line_bytes() {
+                        let source = match &rec {
+                            IngestRecord::Post(p) => format!("record {}", p.id),
+                            _ => "record".to_owned(),
+                        };
+                        out.send_dead_letter(&too_long(&source, 0, &json, out))?;
+                    } else {
+                        out.send_record_json(&json)?;
+                    }
+                }
                 Pass::Skip => {}
                 Pass::Stop => return Ok(false),
             }
@@ -480,4 +496,29 @@ impl Report {
             None => tracing::info!(records = out.sent(), lines_per_second, "replaying"),
         }
     }
+}
+
+/// How much of a refused line a dead letter keeps: the dead letter itself
+/// must fit in a message.
+const TOO_LONG_KEPT: usize = 64 * 1024;
+
+/// A dead letter for a line (or record) larger than a raw message may be.
+fn too_long(source: &str, line: u64, raw: &[u8], out: &RawProducer) -> DeadLetter {
+    let mut kept = TOO_LONG_KEPT.min(raw.len());
+    while kept > 0 && kept < raw.len() && (raw[kept] & 0xC0) == 0x80 {
+        // Cut at a character boundary, so the kept text stays UTF-8.
+        kept -= 1;
+    }
+    DeadLetter::new(
+        "replay",
+        "line_too_long",
+        format!(
+            "{} bytes exceed what one raw message carries ({} bytes: the producer's message.max.bytes less framing); kept the first {kept}",
+            raw.len(),
+            out.max_line_bytes()
+        ),
+        source,
+        line,
+        &raw[..kept],
+    )
 }

@@ -456,6 +456,13 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
         match i {
             100 => text.push_str("{\"id_str\": \"1\", \"text\": \"no time\"}\n"),
             200 => text.push_str("this is not json\n"),
+            250 => {
+                // Larger than a Kafka message may be: the replay refuses it alone.
+                text.push_str(&format!(
+                    "{{\"id_str\": \"3\", \"text\": \"{}\"}}\n",
+                    "x".repeat(2 << 20)
+                ));
+            }
             300 => text.push_str(
                 "{\"created_at\": \"yesterday\", \"id_str\": \"2\", \"text\": \"@acme\"}\n",
             ),
@@ -481,7 +488,7 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
         .expect("subscribe");
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.len() < 3 && Instant::now() < deadline {
+    while seen.len() < 4 && Instant::now() < deadline {
         let Some(Ok(m)) = c.poll(Duration::from_millis(500)) else {
             continue;
         };
@@ -502,6 +509,25 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stages_go_on() {
             serde_json::from_slice(m.payload().unwrap_or_default()).expect("dead letter json");
         seen.push((h, body));
     }
+    // The replay's dead letter and ingest's come from two processes: their
+    // order on the topic is not fixed.
+    let (replay, seen): (Vec<_>, Vec<_>) =
+        seen.into_iter().partition(|(h, _)| h["stage"] == "replay");
+    assert_eq!(
+        replay.len(),
+        1,
+        "one dead letter from the replay: {replay:?}"
+    );
+    let (h, body) = &replay[0];
+    assert_eq!(h["reason"], "line_too_long");
+    assert!(h["source"].ends_with("demo-with-bad-lines.jsonl"), "{h:?}");
+    // After demo line 251 and the two bad lines inserted before it.
+    assert_eq!(body["offset"], 254, "the line number in the file");
+    assert_eq!(
+        body["raw"].as_str().map(str::len),
+        Some(64 * 1024),
+        "a prefix is kept"
+    );
     let reasons: Vec<&str> = seen.iter().map(|(h, _)| h["reason"].as_str()).collect();
     assert_eq!(
         reasons,

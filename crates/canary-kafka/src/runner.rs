@@ -998,10 +998,13 @@ pub struct RawProducer {
     topic: String,
     dead_letters: String,
     sent: u64,
+    dead: u64,
     pack: Vec<u8>,
     lines: usize,
     /// The pack holds canary records, not input lines.
     records: bool,
+    /// `message.max.bytes`, less room for the record's framing.
+    max_line: usize,
     stopping: Stopping,
 }
 
@@ -1028,11 +1031,17 @@ impl RawProducer {
         options
             .entry("queue.buffering.max.kbytes".into())
             .or_insert_with(|| "4096".into());
+        let max_message = options
+            .get("message.max.bytes")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1_000_000);
         Ok(RawProducer {
+            max_line: max_message.saturating_sub(1024),
             producer: producer(brokers, &options)?,
             topic: topics.raw.clone(),
             dead_letters: topics.dead_letters.clone(),
             sent: 0,
+            dead: 0,
             pack: Vec::with_capacity(PACK_BYTES + PACK_BYTES / 2),
             lines: 0,
             records: false,
@@ -1056,16 +1065,23 @@ impl RawProducer {
         true
     }
 
+    /// The longest line (or record) one raw message can carry: the
+    /// producer's `message.max.bytes` less framing. A longer one would fail
+    /// the whole replay; the replay dead-letters it instead.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line
+    }
+
     /// Adds one line (without its `\n`) to the pack, sending the pack when
     /// it is full (waits while the local queue is full).
     pub fn send_line(&mut self, line: &[u8]) -> Result<(), Error> {
         self.add(line, false)
     }
 
-    /// Adds a record the replay parsed itself (see [`crate::FORMAT_RECORDS`]).
-    pub fn send_record(&mut self, rec: &canary_core::IngestRecord) -> Result<(), Error> {
-        let json = serde_json::to_vec(rec).expect("records serialize");
-        self.add(&json, true)
+    /// Adds the JSON of a record the replay parsed itself (see
+    /// [`crate::FORMAT_RECORDS`]).
+    pub fn send_record_json(&mut self, json: &[u8]) -> Result<(), Error> {
+        self.add(json, true)
     }
 
     /// Sends a dead letter the replay's reader produced (a bad CSV row, a
@@ -1078,6 +1094,7 @@ impl RawProducer {
             ("source", d.source.clone()),
             ("source_line", d.offset.to_string()),
         ];
+        self.dead += 1;
         let key = format!("{}/{}", d.source, d.offset);
         let payload = serde_json::to_vec(d).expect("dead letters serialize");
         let rec = Borrowed {
@@ -1163,6 +1180,11 @@ impl RawProducer {
     /// Lines sent so far.
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Dead letters sent so far.
+    pub fn dead_letters(&self) -> u64 {
+        self.dead
     }
 }
 
