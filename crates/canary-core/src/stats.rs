@@ -111,6 +111,37 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     inc_beta(k as f64, (n - k + 1) as f64, p).clamp(0.0, 1.0)
 }
 
+/// P(X >= k) for a binomial extended to real `k` and `n` (0 < k <= n):
+/// I_p(k, n − k + 1). Used with counts divided by a variance inflation factor,
+/// the usual quasi-binomial treatment of overdispersed shares.
+pub fn binomial_upper_tail_real(k: f64, n: f64, p: f64) -> f64 {
+    if k <= 0.0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    if p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    inc_beta(k, n - k + 1.0, p).clamp(0.0, 1.0)
+}
+
+/// P(X >= k) for a negative binomial with mean `mu` and size `r` (variance
+/// mu + mu² / r): I_q(k, r) with q = mu / (r + mu).
+pub fn negbin_upper_tail(k: u64, mu: f64, r: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if mu <= 0.0 {
+        return 0.0;
+    }
+    inc_beta(k as f64, r, mu / (r + mu)).clamp(0.0, 1.0)
+}
+
 /// Regularized lower incomplete gamma P(a, x).
 pub fn inc_gamma_lower(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
@@ -184,6 +215,38 @@ pub fn wilson_lower(k: u64, n: u64, z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_binomial_tail_matches_direct_sum_and_tends_to_poisson() {
+        let (mu, r) = (12.0f64, 3.0f64);
+        let q = mu / (r + mu);
+        // P(X = i) = Γ(i + r) / (Γ(r) i!) (1 − q)^r q^i
+        let pmf = |i: u64| {
+            let i = i as f64;
+            (ln_gamma(i + r) - ln_gamma(r) - ln_gamma(i + 1.0) + r * (1.0 - q).ln() + i * q.ln())
+                .exp()
+        };
+        for k in [1u64, 5, 12, 30, 60] {
+            let direct = 1.0 - (0..k).map(pmf).sum::<f64>();
+            let got = negbin_upper_tail(k, mu, r);
+            assert!((got - direct).abs() < 1e-9, "k={k}: {got} vs {direct}");
+        }
+        let nb = negbin_upper_tail(25, 12.0, 1e7);
+        let po = poisson_upper_tail(25, 12.0);
+        assert!((nb / po - 1.0).abs() < 1e-3, "{nb} vs {po}");
+        // Overdispersion makes the same count far less surprising.
+        assert!(negbin_upper_tail(40, 12.0, 3.0) > 100.0 * poisson_upper_tail(40, 12.0));
+    }
+
+    #[test]
+    fn real_binomial_tail_agrees_with_the_integer_one() {
+        for (k, n, p) in [(3u64, 40u64, 0.02), (37, 100, 0.05), (10, 10, 0.5)] {
+            let a = binomial_upper_tail(k, n, p);
+            let b = binomial_upper_tail_real(k as f64, n as f64, p);
+            assert!((a - b).abs() < 1e-12 * a.max(1e-300).max(1.0), "{a} {b}");
+        }
+        assert_eq!(binomial_upper_tail_real(0.0, 5.0, 0.1), 1.0);
+    }
 
     fn binom_direct(k: u64, n: u64, p: f64) -> f64 {
         (k..=n)

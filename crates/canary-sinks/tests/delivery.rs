@@ -31,6 +31,8 @@ fn alert(state: AlertState, sample_text: &str) -> Alert {
             compound: -0.8,
         }],
         episode_start: "2024-05-06T12:00:00Z".into(),
+        evidence: None,
+        resolution: None,
     }
 }
 

@@ -95,6 +95,8 @@ fn failures_are_logged_without_urls_or_keys() {
         sample_ids: vec![],
         samples: vec![],
         episode_start: "2024-01-01T00:00:00Z".into(),
+        evidence: None,
+        resolution: None,
     });
     let stats = s.shutdown(Duration::from_secs(20));
     assert!(stats.iter().all(|(_, st)| st.failed == 1), "{stats:?}");

@@ -7,8 +7,23 @@ use canary_core::aggregate::{AggregateConfig, AlertKind};
 use canary_testkit::{nab, scenario, shared_data};
 
 fn main() {
-    let cfg = AggregateConfig::default();
-    if let Some(dir) = shared_data("vader") {
+    let mut cfg = AggregateConfig::default();
+    // Overrides for exploring the defaults: CANARY_EVAL_SET="volume.min_volume=10,...".
+    if let Ok(set) = std::env::var("CANARY_EVAL_SET") {
+        let mut doc = serde_json::json!({});
+        for kv in set.split(',').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            let (section, field) = k.split_once('.').expect("section.field");
+            let v = serde_json::from_str(v).unwrap_or(serde_json::Value::String(v.into()));
+            doc[section][field] = v;
+        }
+        cfg = serde_json::from_value(doc).expect("valid overrides");
+    }
+    let only = std::env::args().nth(1);
+    let want = |s: &str| only.as_deref().is_none_or(|o| o == s);
+    if want("scenarios")
+        && let Some(dir) = shared_data("vader")
+    {
         let pools = scenario::Pools::load(&dir).expect("load the VADER corpus");
         println!(
             "texts: {} negative, {} other (reference/canary sign disagreements: {})\n",
@@ -29,8 +44,60 @@ fn main() {
         }
         println!();
     }
-    if let Some(dir) = shared_data("nab_realTweets") {
-        let (table, _) = nab::evaluate(&dir, &cfg).expect("load NAB realTweets");
-        println!("NAB realTweets, volume alerts, default config:\n{table}");
+    if want("nab")
+        && let Some(dir) = shared_data("nab_realTweets")
+    {
+        let series = nab::load_all(&dir).expect("load NAB realTweets");
+        if let Ok(t) = std::env::var("CANARY_EVAL_TRACE") {
+            let s = series.iter().find(|s| s.name == t).expect("ticker");
+            let params = canary_core::aggregate::Params::new(&cfg);
+            let mut key = canary_core::aggregate::KeyDetector::default();
+            let mut best: Vec<(u64, String)> = vec![(0, String::new()); s.windows.len()];
+            for &(ts, v) in &s.rows {
+                let c = canary_core::aggregate::WindowCounts {
+                    volume: v,
+                    scored: 0,
+                    negative: 0,
+                };
+                let d = key.step(&cfg, &params, c, ts, ts + 300_000, |k| k.as_str().into());
+                let inw = s.windows.iter().any(|&(a, b)| (a..=b).contains(&ts));
+                if let Some(w) = s.windows.iter().position(|&(a, b)| (a..=b).contains(&ts))
+                    && v > best[w].0
+                {
+                    best[w] = (
+                        v,
+                        format!(
+                            "{} v={v} mu={:.1} resid={:.2} tail={:?} p={:.2e} {:?}",
+                            canary_core::time::format_rfc3339(ts),
+                            d.expected_volume,
+                            d.volume_residual,
+                            d.volume_tail,
+                            d.volume_p,
+                            d.volume
+                        ),
+                    );
+                }
+                if std::env::var("CANARY_EVAL_FIRES").is_ok()
+                    && !matches!(d.volume, canary_core::aggregate::Transition::None)
+                {
+                    println!(
+                        "{} {} v={v} mu={:.1} level={:.1} p={:.2e} {:?} win={inw}",
+                        canary_core::time::format_rfc3339(ts),
+                        s.name,
+                        d.expected_volume,
+                        d.baseline_volume,
+                        d.volume_p,
+                        d.volume
+                    );
+                }
+            }
+            for (_, b) in best {
+                println!("window peak: {b}");
+            }
+            return;
+        }
+        let (table, _) = nab::evaluate(&series, &cfg, nab::STANDARD);
+        println!("NAB realTweets, volume alerts, default config, standard profile:\n{table}");
+        println!("{}", nab::comparison(&series, &cfg));
     }
 }

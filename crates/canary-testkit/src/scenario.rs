@@ -340,6 +340,15 @@ pub fn standard() -> Vec<Scenario> {
             p
         })
         .collect();
+    // A slow burn at 12 posts an hour: 2% -> 12% negative for 12 hours, on day 4.
+    let burns = (0..5)
+        .map(|i| {
+            let mut p = WatchPlan::steady(format!("burn{i}"), 1, 0.02);
+            let start = 3 * day + 24 * i;
+            p.spike = Some((start, start + 144, 0.12));
+            p
+        })
+        .collect();
     vec![
         Scenario {
             name: "spike 2%->37%, 100-190 posts/window",
@@ -364,6 +373,12 @@ pub fn standard() -> Vec<Scenario> {
             plans: tiny,
             windows: 7 * day,
             seed: 4,
+        },
+        Scenario {
+            name: "slow burn 2%->12% for 12 h, 12 posts/hour, 7 days",
+            plans: burns,
+            windows: 7 * day,
+            seed: 5,
         },
     ]
 }

@@ -119,7 +119,7 @@ fn a_volume_surge_with_normal_share_raises_no_negative_share_alert() {
 }
 
 #[test]
-fn a_watch_with_three_posts_per_window_raises_no_negative_share_alert() {
+fn hour_long_negative_runs_at_three_posts_per_window_are_alerted_within_the_hour() {
     let Some(p) = pools() else { return };
     let sc = scenario(3);
     let seen = scenario::run(
@@ -129,8 +129,41 @@ fn a_watch_with_three_posts_per_window_raises_no_negative_share_alert() {
         sc.windows,
         sc.seed,
     );
+    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
+    println!(
+        "{}\n{}",
+        scenario::TABLE_HEADER,
+        scenario::table_row(sc.name, &s)
+    );
+    assert_eq!(s.misses(), 0, "{seen:#?}");
+    assert!(s.max_delay().unwrap() < 12, "{:?}", s.delays);
+    assert_eq!(s.false_alerts, 0, "{seen:#?}");
     assert!(
-        seen.iter().all(|x| x.kind != AlertKind::NegativeShare),
+        seen.iter().all(|x| x.kind != AlertKind::Volume),
         "{seen:#?}"
     );
+}
+
+#[test]
+fn a_slow_burn_at_twelve_posts_an_hour_is_alerted_without_false_alerts() {
+    let Some(p) = pools() else { return };
+    let sc = scenario(4);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
+    println!(
+        "{}\n{}",
+        scenario::TABLE_HEADER,
+        scenario::table_row(sc.name, &s)
+    );
+    assert_eq!(s.false_alerts, 0, "{seen:#?}");
+    // At 12 posts an hour a 10-point rise yields about one nat of evidence
+    // an hour, so most burns are alerted within their 12 hours.
+    assert!(s.injected == 5 && s.misses() <= 2, "{seen:#?}");
+    assert!(s.max_delay().unwrap() < 144, "{:?}", s.delays);
 }

@@ -1,66 +1,7 @@
-//! Per-key baselines and alert episodes.
+//! Alert episodes: one state machine per key and kind.
 
 use super::config::{AlertConfig, VolumeAlertConfig};
 use serde::{Deserialize, Serialize};
-
-/// Exponentially decayed counts of the windows a key has seen while calm.
-///
-/// Sums of counts rather than an average of ratios, so that a window with 5
-/// posts moves the baseline share less than one with 5,000.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Baseline {
-    /// Decayed sum of negative posts.
-    pub negative: f64,
-    /// Decayed sum of scored posts.
-    pub scored: f64,
-    /// Decayed sum of all posts.
-    pub volume: f64,
-    /// Decayed number of windows (normalises `volume` into a mean).
-    pub weight: f64,
-    /// Scored posts absorbed, undecayed (readiness check).
-    pub scored_seen: u64,
-    /// Windows absorbed (readiness check).
-    pub windows: u32,
-}
-
-impl Baseline {
-    /// Absorbs one window after decaying the past by `decay`.
-    pub fn absorb(&mut self, negative: u64, scored: u64, volume: u64, decay: f64) {
-        self.negative = self.negative * decay + negative as f64;
-        self.scored = self.scored * decay + scored as f64;
-        self.volume = self.volume * decay + volume as f64;
-        self.weight = self.weight * decay + 1.0;
-        self.scored_seen += scored;
-        self.windows = self.windows.saturating_add(1);
-    }
-
-    /// Decays as if `windows` empty windows had passed.
-    pub fn absorb_empty(&mut self, windows: u64, decay: f64) {
-        let f = decay.powf(windows as f64);
-        self.negative *= f;
-        self.scored *= f;
-        self.volume *= f;
-        self.weight = self.weight * f + (1.0 - f) / (1.0 - decay).max(f64::MIN_POSITIVE);
-        self.windows = self
-            .windows
-            .saturating_add(u32::try_from(windows).unwrap_or(u32::MAX));
-    }
-
-    /// Negative share, with half a pseudo-count so a baseline that has seen no
-    /// negative post yet still gives a finite, small share.
-    pub fn share(&self) -> Option<f64> {
-        (self.scored > 0.0).then(|| (self.negative + 0.5) / (self.scored + 1.0))
-    }
-
-    /// Mean posts per window.
-    pub fn mean_volume(&self) -> f64 {
-        if self.weight > 0.0 {
-            self.volume / self.weight
-        } else {
-            0.0
-        }
-    }
-}
 
 /// Where an alert episode stands for one key and kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +33,29 @@ impl Default for Episode {
     }
 }
 
+/// Why an episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Its windows were calm again for `resolve_windows` windows.
+    Calm,
+    /// It lasted `max_duration`: what it measured is the new normal.
+    Expired,
+    /// The stream stopped (a gap in the data): nothing shows it goes on.
+    Gap,
+}
+
+impl Resolution {
+    /// Stable name, as in the JSON records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Calm => "calm",
+            Resolution::Expired => "expired",
+            Resolution::Gap => "gap",
+        }
+    }
+}
+
 /// What one window did to an episode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
@@ -99,8 +63,8 @@ pub enum Transition {
     None,
     /// A new episode fired with this id.
     Fire(String),
-    /// The episode with this id and start resolved.
-    Resolve(String, i64),
+    /// The episode with this id and start resolved, for this reason.
+    Resolve(String, i64, Resolution),
 }
 
 /// Thresholds of an episode state machine.
@@ -112,6 +76,8 @@ pub struct EpisodeRules {
     pub resolve_windows: u32,
     /// Cooldown after a resolve, ms.
     pub cooldown_ms: i64,
+    /// An episode open this long (event time) resolves as expired.
+    pub max_duration_ms: i64,
 }
 
 impl From<&AlertConfig> for EpisodeRules {
@@ -120,6 +86,7 @@ impl From<&AlertConfig> for EpisodeRules {
             fire_windows: c.fire_windows,
             resolve_windows: c.resolve_windows,
             cooldown_ms: c.cooldown.ms(),
+            max_duration_ms: c.max_duration.ms(),
         }
     }
 }
@@ -130,6 +97,7 @@ impl From<&VolumeAlertConfig> for EpisodeRules {
             fire_windows: 1,
             resolve_windows: c.resolve_windows,
             cooldown_ms: c.cooldown.ms(),
+            max_duration_ms: c.max_duration.ms(),
         }
     }
 }
@@ -177,13 +145,21 @@ impl Episode {
                 since,
                 calm_run,
             } => {
+                if end - *since >= rules.max_duration_ms {
+                    let t = Transition::Resolve(std::mem::take(id), *since, Resolution::Expired);
+                    *self = Episode::Idle {
+                        hot_run: 0,
+                        quiet_until: end + rules.cooldown_ms,
+                    };
+                    return t;
+                }
                 if !calm {
                     *calm_run = 0;
                     return Transition::None;
                 }
                 *calm_run += 1;
                 if *calm_run >= rules.resolve_windows {
-                    let t = Transition::Resolve(std::mem::take(id), *since);
+                    let t = Transition::Resolve(std::mem::take(id), *since, Resolution::Calm);
                     *self = Episode::Idle {
                         hot_run: 0,
                         quiet_until: end + rules.cooldown_ms,
@@ -197,24 +173,29 @@ impl Episode {
     }
 }
 
+impl Episode {
+    /// Ends an open episode because the stream stopped; the cooldown starts at `end`.
+    pub fn end_for_gap(&mut self, end: i64) -> Transition {
+        match self {
+            Episode::Idle { hot_run, .. } => {
+                *hot_run = 0;
+                Transition::None
+            }
+            Episode::Firing { id, since, .. } => {
+                let t = Transition::Resolve(std::mem::take(id), *since, Resolution::Gap);
+                *self = Episode::Idle {
+                    hot_run: 0,
+                    quiet_until: end,
+                };
+                t
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn empty_windows_decay_like_absorbing_zeros() {
-        let (mut a, mut b) = (Baseline::default(), Baseline::default());
-        for _ in 0..10 {
-            a.absorb(3, 100, 120, 0.9);
-            b.absorb(3, 100, 120, 0.9);
-        }
-        for _ in 0..7 {
-            a.absorb(0, 0, 0, 0.9);
-        }
-        b.absorb_empty(7, 0.9);
-        assert!((a.mean_volume() - b.mean_volume()).abs() < 1e-9);
-        assert!((a.share().unwrap() - b.share().unwrap()).abs() < 1e-12);
-    }
 
     #[test]
     fn fires_after_k_hot_and_resolves_after_m_calm_with_cooldown() {
@@ -222,6 +203,7 @@ mod tests {
             fire_windows: 2,
             resolve_windows: 2,
             cooldown_ms: 100,
+            max_duration_ms: 1_000,
         };
         let mut e = Episode::default();
         let id = || "x".to_string();
@@ -244,7 +226,7 @@ mod tests {
         assert_eq!(e.step(false, true, 50, 60, rules, id), Transition::None);
         assert_eq!(
             e.step(false, true, 60, 70, rules, id),
-            Transition::Resolve("x".into(), 10)
+            Transition::Resolve("x".into(), 10, Resolution::Calm)
         );
         assert_eq!(e.step(true, false, 70, 80, rules, id), Transition::None);
         assert_eq!(

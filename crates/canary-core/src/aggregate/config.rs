@@ -35,21 +35,45 @@ impl Default for WindowConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BaselineConfig {
-    /// Half-life of the exponentially weighted counts. Counts, not ratios, are
-    /// smoothed, so a quiet window weighs less than a busy one.
+    /// Half-life of the volume level (exponentially weighted, deseasonalised
+    /// counts). Also the shortest memory of the share baseline.
     pub half_life: Span,
+    /// The share baseline remembers at least this many scored posts (half
+    /// weight), however long they took to arrive: a watch with ten posts an
+    /// hour keeps days of history, one with thousands keeps `half_life`.
+    pub share_memory: u64,
     /// Scored posts the baseline must have seen before a negative-share alert can fire.
     pub min_posts: u64,
     /// Closed windows the baseline must have seen before any alert can fire.
     pub min_windows: u32,
+    /// Whether expected volume (and share) follow hour of day and day of week.
+    pub seasonal: bool,
+    /// Half-life of each hour-of-day and day-of-week profile.
+    pub season_half_life: Span,
+    /// Days of history an hour of the day (or a weekday) needs before its
+    /// profile is used; until then the expectation is the plain level.
+    pub season_min_days: u32,
+    /// A silence of the whole stream at least this long is missing data, not
+    /// zero posts: baselines are not decayed towards zero over it, open
+    /// episodes resolve (reason `gap`), and `warmup` follows.
+    pub gap: Span,
+    /// After a gap, no alert fires for this long (event time) while the
+    /// baselines, which lost confidence over the gap, take in the new data.
+    pub warmup: Span,
 }
 
 impl Default for BaselineConfig {
     fn default() -> Self {
         BaselineConfig {
             half_life: Span::hours(6),
-            min_posts: 500,
+            share_memory: 2_000,
+            min_posts: 200,
             min_windows: 6,
+            seasonal: true,
+            season_half_life: Span::hours(7 * 24),
+            season_min_days: 2,
+            gap: Span::hours(3),
+            warmup: Span::hours(1),
         }
     }
 }
@@ -79,6 +103,17 @@ pub struct AlertConfig {
     /// After a resolve, no new alert of the same kind for the same watch and
     /// language until this much event time has passed.
     pub cooldown: Span,
+    /// Rise of the negative share (absolute) the sequential test is tuned to
+    /// detect: evidence accumulates across windows for a share this far above
+    /// the expectation.
+    pub slow_rise: f64,
+    /// The sequential test fires when its log-likelihood ratio reaches
+    /// ln(1 / slow_alpha); a false alarm takes about 1 / slow_alpha windows
+    /// of a calm key at the least.
+    pub slow_alpha: f64,
+    /// An episode open this long resolves with reason `expired`, and the key's
+    /// baseline starts again from the level it reached.
+    pub max_duration: Span,
 }
 
 impl Default for AlertConfig {
@@ -92,6 +127,9 @@ impl Default for AlertConfig {
             resolve_windows: 2,
             resolve_rise: 0.02,
             cooldown: Span::minutes(30),
+            slow_rise: 0.10,
+            slow_alpha: 1e-4,
+            max_duration: Span::hours(24),
         }
     }
 }
@@ -114,6 +152,18 @@ pub struct VolumeAlertConfig {
     pub resolve_windows: u32,
     /// Quiet period after a resolve, as for negative-share alerts.
     pub cooldown: Span,
+    /// An episode open this long resolves as `expired` (see `alert.max_duration`).
+    pub max_duration: Span,
+    /// A surge must be larger, relative to the expectation, than all but one
+    /// window in this span of the key's own history (bursts included, decayed
+    /// over `baseline.season_half_life`): a key that bursts routinely needs a
+    /// bigger burst to page. This bounds the volume alerts of a stationary
+    /// key to about one per `rarity`.
+    pub rarity: Span,
+    /// Span of the slower volume scale, judged beside single windows: a
+    /// surge sustained over about this long, which no single window shows.
+    /// Equal to the window length to turn it off.
+    pub slow_scale: Span,
 }
 
 impl Default for VolumeAlertConfig {
@@ -121,11 +171,14 @@ impl Default for VolumeAlertConfig {
         VolumeAlertConfig {
             enabled: true,
             factor: 4.0,
-            alpha: 1e-6,
-            min_volume: 50,
+            alpha: 1e-2,
+            min_volume: 5,
             resolve_factor: 2.0,
             resolve_windows: 2,
             cooldown: Span::minutes(30),
+            max_duration: Span::hours(24),
+            rarity: Span::hours(120),
+            slow_scale: Span::hours(1),
         }
     }
 }
@@ -180,8 +233,24 @@ impl AggregateConfig {
         if w.lateness.ms() < 0 {
             return err("window.lateness", "must not be negative");
         }
-        if self.baseline.half_life.ms() < w.length.ms() {
+        let b = &self.baseline;
+        if b.half_life.ms() < w.length.ms() {
             return err("baseline.half_life", "must be at least one window length");
+        }
+        if b.season_half_life.ms() < w.length.ms() {
+            return err(
+                "baseline.season_half_life",
+                "must be at least one window length",
+            );
+        }
+        if b.share_memory == 0 {
+            return err("baseline.share_memory", "must be at least 1");
+        }
+        if b.gap.ms() < 2 * w.length.ms() {
+            return err("baseline.gap", "must be at least two window lengths");
+        }
+        if b.warmup.ms() < 0 {
+            return err("baseline.warmup", "must not be negative");
         }
         let a = &self.alert;
         for (k, v) in [
@@ -195,6 +264,20 @@ impl AggregateConfig {
         }
         if !(a.alpha > 0.0 && a.alpha < 1.0) {
             return err("alert.alpha", "must be between 0 and 1 (exclusive)");
+        }
+        if !(a.slow_alpha > 0.0 && a.slow_alpha < 1.0) {
+            return err("alert.slow_alpha", "must be between 0 and 1 (exclusive)");
+        }
+        if !(a.slow_rise > 0.0 && a.slow_rise < 1.0) {
+            return err("alert.slow_rise", "must be between 0 and 1 (exclusive)");
+        }
+        for (k, d) in [
+            ("alert.max_duration", a.max_duration),
+            ("volume.max_duration", self.volume.max_duration),
+        ] {
+            if d.ms() < w.length.ms() {
+                return err(k, "must be at least one window length");
+            }
         }
         if a.resolve_rise > a.min_rise {
             return err(
@@ -220,6 +303,12 @@ impl AggregateConfig {
                 "volume.resolve_factor",
                 "must be between 1 and volume.factor",
             );
+        }
+        if v.slow_scale.ms() < w.length.ms() {
+            return err("volume.slow_scale", "must be at least one window length");
+        }
+        if v.rarity.ms() < w.length.ms() {
+            return err("volume.rarity", "must be at least one window length");
         }
         if v.resolve_windows == 0 {
             return err("volume.resolve_windows", "must be at least 1");

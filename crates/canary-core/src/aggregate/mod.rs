@@ -18,6 +18,7 @@
 
 mod baseline;
 mod config;
+mod detector;
 mod output;
 mod state;
 mod terms;
@@ -25,16 +26,18 @@ mod terms;
 #[cfg(test)]
 mod tests;
 
-pub use baseline::{Baseline, Episode, EpisodeRules, Transition};
+pub use baseline::{Episode, EpisodeRules, Resolution, Transition};
 pub use config::{
     AggregateConfig, AlertConfig, BaselineConfig, ExplainConfig, VolumeAlertConfig, WindowConfig,
 };
-pub use output::{AggregateOutput, Alert, AlertKind, AlertState, Sample, Term, WindowSummary};
+pub use detector::{Baseline, Cusum, Decision, KeyDetector, Params, WindowCounts};
+pub use output::{
+    AggregateOutput, Alert, AlertKind, AlertState, Evidence, Sample, Term, WindowSummary,
+};
 pub use state::{AggregatorState, StateError};
 pub use terms::{BaselineTerms, WindowTerms, for_each_term};
 
 use crate::record::Post;
-use crate::stats::{binomial_upper_tail, poisson_upper_tail};
 use crate::time::{floor_to, format_rfc3339};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -167,149 +170,6 @@ struct WatchWindow {
     negative_terms: WindowTerms,
 }
 
-/// Counts of one closed window for one key.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WindowCounts {
-    /// Posts.
-    pub volume: u64,
-    /// Posts with a sentiment score.
-    pub scored: u64,
-    /// Negative posts.
-    pub negative: u64,
-}
-
-/// What a key's detector decided at one window close.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// negative / scored (0 when nothing was scored).
-    pub share: f64,
-    /// Binomial p-value of the negative count against the baseline share.
-    pub share_p: f64,
-    /// Poisson p-value of the volume against the baseline volume.
-    pub volume_p: f64,
-    /// Baseline share before this window.
-    pub baseline_share: Option<f64>,
-    /// Baseline mean volume before this window.
-    pub baseline_volume: f64,
-    /// The negative-share episode's transition.
-    pub negative: Transition,
-    /// The volume episode's transition.
-    pub volume: Transition,
-    /// Whether a negative-share episode is open after this window.
-    pub negative_firing: bool,
-    /// Whether a volume episode is open after this window.
-    pub volume_firing: bool,
-    /// Whether the baseline absorbed this window.
-    pub absorbed: bool,
-}
-
-/// Baseline and alert episodes of one (watch, language) key: the whole
-/// decision the [`Aggregator`] takes when a window closes, usable on bare
-/// counts (e.g. to score a volume series against labelled anomalies).
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct KeyDetector {
-    baseline: Baseline,
-    negative: Episode,
-    volume: Episode,
-}
-
-/// Per-window decay factor of the baselines for `cfg`.
-pub fn window_decay(cfg: &AggregateConfig) -> f64 {
-    0.5f64.powf(cfg.window.length.ms() as f64 / cfg.baseline.half_life.ms() as f64)
-}
-
-impl KeyDetector {
-    /// The baseline so far.
-    pub fn baseline(&self) -> &Baseline {
-        &self.baseline
-    }
-
-    /// Decides window `[start, end)` with counts `c`; `decay` is [`window_decay`].
-    /// `make_id` is called only when an episode fires.
-    pub fn step(
-        &mut self,
-        cfg: &AggregateConfig,
-        decay: f64,
-        c: WindowCounts,
-        start: i64,
-        end: i64,
-        make_id: impl Fn(AlertKind) -> String,
-    ) -> Decision {
-        let (a, v) = (&cfg.alert, &cfg.volume);
-        let b = &self.baseline;
-        let ready = b.windows >= cfg.baseline.min_windows;
-        let p0 = b.share();
-        let mu = b.mean_volume();
-        let share = if c.scored == 0 {
-            0.0
-        } else {
-            c.negative as f64 / c.scored as f64
-        };
-
-        let share_p = match p0 {
-            Some(p0) if c.scored > 0 => binomial_upper_tail(c.negative, c.scored, p0.max(1e-4)),
-            _ => 1.0,
-        };
-        let p0v = p0.unwrap_or(0.0);
-        let neg_hot = ready
-            && b.scored_seen >= cfg.baseline.min_posts
-            && c.scored >= a.min_volume
-            && share >= a.floor
-            && share >= p0v + a.min_rise
-            && share_p < a.alpha;
-        let neg_calm = c.scored < a.min_volume || share < p0v + a.resolve_rise;
-
-        let vol_p = if mu > 0.0 {
-            poisson_upper_tail(c.volume, mu)
-        } else {
-            1.0
-        };
-        let vol_hot = v.enabled
-            && ready
-            && c.volume >= v.min_volume
-            && c.volume as f64 >= v.factor * mu.max(1.0)
-            && vol_p < v.alpha;
-        let vol_calm = (c.volume as f64) < v.resolve_factor * mu.max(1.0);
-
-        let t_neg = self
-            .negative
-            .step(neg_hot, neg_calm, start, end, a.into(), || {
-                make_id(AlertKind::NegativeShare)
-            });
-        let t_vol = self
-            .volume
-            .step(vol_hot, vol_calm, start, end, v.into(), || {
-                make_id(AlertKind::Volume)
-            });
-        let negative_firing = self.negative.is_firing();
-        let volume_firing = self.volume.is_firing();
-
-        // Windows of an episode, and hot windows that have not fired yet, must
-        // not drag the baseline towards the anomaly: it stays frozen for them.
-        let absorbed = !neg_hot
-            && !vol_hot
-            && !negative_firing
-            && !volume_firing
-            && !matches!(t_neg, Transition::Resolve(..))
-            && !matches!(t_vol, Transition::Resolve(..));
-        if absorbed {
-            self.baseline.absorb(c.negative, c.scored, c.volume, decay);
-        }
-        Decision {
-            share,
-            share_p,
-            volume_p: vol_p,
-            baseline_share: p0,
-            baseline_volume: mu,
-            negative: t_neg,
-            volume: t_vol,
-            negative_firing,
-            volume_firing,
-            absorbed,
-        }
-    }
-}
-
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct WatchState {
     /// Keys by language index; index 0 is [`ALL_LANGS`].
@@ -317,10 +177,16 @@ struct WatchState {
     terms: BaselineTerms,
 }
 
+/// Per-window decay of the term baselines for `cfg`.
+pub fn window_decay(cfg: &AggregateConfig) -> f64 {
+    0.5f64.powf(cfg.window.length.ms() as f64 / cfg.baseline.half_life.ms() as f64)
+}
+
 /// Event-time windows, baselines and alert decisions for a set of watches.
 #[derive(Debug)]
 pub struct Aggregator {
     cfg: AggregateConfig,
+    params: Params,
     decay: f64,
     watch_names: Vec<String>,
     watch_index: HashMap<String, u16>,
@@ -332,6 +198,10 @@ pub struct Aggregator {
     next_close: Option<i64>,
     tombstones: HashMap<u64, i64>,
     idle_ref: Option<(i64, Option<i64>)>,
+    /// End of the last window in which any watch had a post.
+    last_data_end: Option<i64>,
+    /// Whether the stream's current silence was declared a gap.
+    in_gap: bool,
     stats: AggregateStats,
     scratch: String,
 }
@@ -363,6 +233,7 @@ impl Aggregator {
     pub fn new(cfg: AggregateConfig, watches: &[String]) -> Self {
         assert!(watches.len() < usize::from(u16::MAX), "too many watches");
         let decay = window_decay(&cfg);
+        let params = Params::new(&cfg);
         let watch_index = watches
             .iter()
             .enumerate()
@@ -370,6 +241,7 @@ impl Aggregator {
             .collect();
         Aggregator {
             cfg,
+            params,
             decay,
             watch_names: watches.to_vec(),
             watch_index,
@@ -381,6 +253,8 @@ impl Aggregator {
             next_close: None,
             tombstones: HashMap::new(),
             idle_ref: None,
+            last_data_end: None,
+            in_gap: false,
             stats: AggregateStats::default(),
             scratch: String::new(),
         }
@@ -600,37 +474,102 @@ impl Aggregator {
                 return;
             }
             if let Some(slots) = self.windows.remove(&nc) {
+                if self.in_gap {
+                    let gap_ms = nc - self.last_data_end.unwrap_or(nc);
+                    self.end_gap(gap_ms, nc);
+                }
                 self.close_window(nc, Some(slots), out);
+                self.last_data_end = Some(nc + len);
                 self.next_close = Some(nc + len);
                 continue;
             }
-            // A gap with no posts at all: close the empty windows up to the next
-            // open window or the watermark, one by one at first (so episodes can
-            // resolve), then in closed form.
+            // No post at all in this window: close the empty windows up to the
+            // next open window or the watermark. While the silence is shorter
+            // than `baseline.gap` they are quiet windows, closed one by one at
+            // first (so episodes can resolve), then in closed form; once it is
+            // that long, it is a gap in the data and nothing is absorbed.
             let last_end = floor_to(wm, len);
             let gap_end = self
                 .windows
                 .keys()
                 .next()
                 .map_or(last_end, |&s| s.min(last_end));
+            if self.in_gap {
+                self.next_close = Some(gap_end);
+                continue;
+            }
             let n = (gap_end - nc) / len;
-            let one_by_one = n.min(MAX_GAP_WINDOWS);
+            let to_gap = self.last_data_end.unwrap_or(nc) + self.cfg.baseline.gap.ms() - nc;
+            let quiet = if to_gap > 0 {
+                n.min((to_gap + len - 1) / len - 1)
+            } else {
+                0
+            };
+            let one_by_one = quiet.min(MAX_GAP_WINDOWS);
             for i in 0..one_by_one {
                 self.close_window(nc + i * len, None, out);
             }
-            if n > one_by_one {
-                let rest = (n - one_by_one) as u64;
+            if quiet > one_by_one {
+                let rest = (quiet - one_by_one) as u64;
                 let decay = self.decay;
+                let params = self.params;
                 for ws in &mut self.watches {
                     ws.terms.decay(decay.powf(rest as f64));
                     for k in ws.keys.values_mut() {
-                        if !k.negative.is_firing() && !k.volume.is_firing() {
-                            k.baseline.absorb_empty(rest, decay);
-                        }
+                        k.absorb_empty(&params, rest);
                     }
                 }
             }
+            if n > quiet {
+                self.start_gap(nc + (quiet + 1) * len, out);
+            }
             self.next_close = Some(gap_end);
+        }
+    }
+
+    /// The stream has been silent for `baseline.gap`, up to `end`: open
+    /// episodes resolve with reason `gap`.
+    fn start_gap(&mut self, end: i64, out: &mut Vec<AggregateOutput>) {
+        self.in_gap = true;
+        let start = end - self.len_ms();
+        for w in 0..self.watches.len() {
+            let langs: Vec<u16> = self.watches[w].keys.keys().copied().collect();
+            for lang in langs {
+                let k = self.watches[w].keys.get_mut(&lang).expect("listed");
+                let (t_neg, t_vol) = k.gap_started(end);
+                for (t, kind) in [
+                    (t_neg, AlertKind::NegativeShare),
+                    (t_vol, AlertKind::Volume),
+                ] {
+                    if let Transition::Resolve(id, since, why) = t {
+                        let alert = self.alert_record(
+                            w,
+                            lang,
+                            kind,
+                            AlertState::Resolved,
+                            id,
+                            (start, end, since),
+                            &Counts::default(),
+                            (0.0, 1.0, 0.0, 0.0),
+                            None,
+                            Some(why),
+                        );
+                        self.stats.alerts += 1;
+                        out.push(AggregateOutput::Alert(alert));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Data resumes at `start` after a gap of `gap_ms`.
+    fn end_gap(&mut self, gap_ms: i64, start: i64) {
+        self.in_gap = false;
+        let (cfg, params) = (&self.cfg, &self.params);
+        for ws in &mut self.watches {
+            for k in ws.keys.values_mut() {
+                k.gap_ended(cfg, params, gap_ms, start);
+            }
         }
     }
 
@@ -695,24 +634,13 @@ impl Aggregator {
             scored: c.scored,
             negative: c.negative,
         };
-        let d = ks.step(&self.cfg, self.decay, counts, start, end, |kind| {
+        let d = ks.step(&self.cfg, &self.params, counts, start, end, |kind| {
             format!(
                 "{watch}/{lang_name}/{}/{}",
                 kind.as_str(),
                 format_rfc3339(start)
             )
         });
-        let cfg = &self.cfg;
-        let (share, share_p, vol_p, p0, mu) = (
-            d.share,
-            d.share_p,
-            d.volume_p,
-            d.baseline_share,
-            d.baseline_volume,
-        );
-        let p0v = p0.unwrap_or(0.0);
-        let (t_neg, t_vol) = (d.negative, d.volume);
-        let (neg_firing, vol_firing, absorb) = (d.negative_firing, d.volume_firing, d.absorbed);
         let summary = WindowSummary {
             v: output::version(),
             watch: watch.clone(),
@@ -722,74 +650,111 @@ impl Aggregator {
             volume: c.volume,
             scored: c.scored,
             negative: c.negative,
-            baseline_share: p0,
-            baseline_volume: mu,
-            negative_firing: false,
-            volume_firing: false,
+            baseline_share: d.expected_share,
+            baseline_volume: d.expected_volume,
+            negative_firing: d.negative_firing,
+            volume_firing: d.volume_firing,
         };
-
-        let explain = &cfg.explain;
-        let top_terms: Vec<String> =
-            if matches!(t_neg, Transition::Fire(_)) || matches!(t_vol, Transition::Fire(_)) {
-                terms
-                    .top_against(&self.watches[w].terms, explain.top_terms)
-                    .into_iter()
-                    .map(|(t, _, _)| t)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        for (t, kind, p) in [
-            (t_neg, AlertKind::NegativeShare, share_p),
-            (t_vol, AlertKind::Volume, vol_p),
+        let fires =
+            matches!(d.negative, Transition::Fire(_)) || matches!(d.volume, Transition::Fire(_));
+        let top_terms: Vec<String> = if fires {
+            terms
+                .top_against(&self.watches[w].terms, self.cfg.explain.top_terms)
+                .into_iter()
+                .map(|(t, _, _)| t)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let absorb = d.absorbed;
+        let p0 = d.expected_share.unwrap_or(0.0);
+        for (t, kind, p, ev) in [
+            (
+                d.negative,
+                AlertKind::NegativeShare,
+                d.share_p,
+                d.negative_evidence,
+            ),
+            (d.volume, AlertKind::Volume, d.volume_p, d.volume_evidence),
         ] {
-            let (id, state, since) = match t {
+            let (id, state, since, why) = match t {
                 Transition::None => continue,
-                Transition::Fire(id) => (id, AlertState::Firing, start),
-                Transition::Resolve(id, since) => (id, AlertState::Resolved, since),
+                Transition::Fire(id) => (id, AlertState::Firing, start, None),
+                Transition::Resolve(id, since, why) => (id, AlertState::Resolved, since, Some(why)),
             };
-            let firing = state == AlertState::Firing;
-            self.stats.alerts += 1;
-            out.push(AggregateOutput::Alert(Alert {
-                v: output::version(),
-                alert_id: id,
+            let p = ev.as_ref().map_or(p, |e| e.p_value);
+            let mut alert = self.alert_record(
+                w,
+                lang,
                 kind,
-                watch: summary.watch.clone(),
-                lang: summary.lang.clone(),
                 state,
-                window_start: format_rfc3339(start),
-                window_end: format_rfc3339(end),
-                volume: c.volume,
-                scored: c.scored,
-                negative: c.negative,
-                negative_share: share,
-                baseline_share: p0v,
-                baseline_volume: mu,
-                p_value: p,
-                top_terms: if firing {
-                    top_terms.clone()
-                } else {
-                    Vec::new()
-                },
-                sample_ids: if firing {
-                    c.samples.iter().map(|s| s.id.clone()).collect()
-                } else {
-                    Vec::new()
-                },
-                samples: if firing {
-                    c.samples.clone()
-                } else {
-                    Vec::new()
-                },
-                episode_start: format_rfc3339(since),
-            }));
+                id,
+                (start, end, since),
+                c,
+                (d.share, p, p0, d.expected_volume),
+                ev,
+                why,
+            );
+            if state == AlertState::Firing {
+                alert.top_terms = top_terms.clone();
+            }
+            self.stats.alerts += 1;
+            out.push(AggregateOutput::Alert(alert));
         }
         self.stats.windows_closed += 1;
-        out.push(AggregateOutput::Window(WindowSummary {
-            negative_firing: neg_firing,
-            volume_firing: vol_firing,
-            ..summary
-        }));
+        out.push(AggregateOutput::Window(summary));
         absorb
+    }
+
+    /// One alert record. `span` is (window start, window end, episode start);
+    /// `figures` is (negative share, p-value, expected share, expected volume).
+    #[allow(clippy::too_many_arguments)]
+    fn alert_record(
+        &self,
+        w: usize,
+        lang: u16,
+        kind: AlertKind,
+        state: AlertState,
+        alert_id: String,
+        span: (i64, i64, i64),
+        c: &Counts,
+        figures: (f64, f64, f64, f64),
+        evidence: Option<Evidence>,
+        resolution: Option<Resolution>,
+    ) -> Alert {
+        let (start, end, since) = span;
+        let (share, p_value, baseline_share, baseline_volume) = figures;
+        let firing = state == AlertState::Firing;
+        Alert {
+            v: output::version(),
+            alert_id,
+            kind,
+            watch: self.watch_names[w].clone(),
+            lang: self.lang_names[usize::from(lang)].clone(),
+            state,
+            window_start: format_rfc3339(start),
+            window_end: format_rfc3339(end),
+            volume: c.volume,
+            scored: c.scored,
+            negative: c.negative,
+            negative_share: share,
+            baseline_share,
+            baseline_volume,
+            p_value,
+            top_terms: Vec::new(),
+            sample_ids: if firing {
+                c.samples.iter().map(|s| s.id.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            samples: if firing {
+                c.samples.clone()
+            } else {
+                Vec::new()
+            },
+            episode_start: format_rfc3339(since),
+            evidence: evidence.map(Box::new),
+            resolution,
+        }
     }
 }

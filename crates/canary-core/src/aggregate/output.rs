@@ -1,6 +1,7 @@
 //! What the aggregate stage emits: one summary per closed window and key, and
 //! alert records.
 
+use super::baseline::Resolution;
 use crate::record::RECORD_VERSION;
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,42 @@ pub struct Alert {
     pub samples: Vec<Sample>,
     /// When the episode started (the firing window's start), on both records.
     pub episode_start: String,
+    /// Which test decided this record and on what evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Box<Evidence>>,
+    /// Why the episode ended (resolved records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+}
+
+/// What an alert decision rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `window` (one window against its expectation) or `sequential` (a
+    /// CUSUM of the negative share summed over the windows since `since`).
+    pub test: String,
+    /// Span of event time the evidence covers, e.g. `5m` or `3h20m`.
+    pub scale: String,
+    /// Start of that span, epoch ms.
+    pub since_ms: i64,
+    /// Observed value over the span: the negative share, or posts per window.
+    pub observed: f64,
+    /// What the key expected for this window: seasonal where learnt.
+    pub expected: f64,
+    /// The key's baseline without the hour-of-day and weekday profile.
+    pub baseline: f64,
+    /// Hour-of-day × weekday volume factor, once learnt (volume only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seasonal_factor: Option<f64>,
+    /// Posts behind `observed` (scored posts for a share).
+    pub posts: u64,
+    /// The test statistic: the CUSUM log-likelihood ratio, or −ln p.
+    pub statistic: f64,
+    /// The p-value (for the sequential test, the bound e^−statistic).
+    pub p_value: f64,
+    /// Variance inflation over binomial or Poisson sampling, from the key's
+    /// own history.
+    pub dispersion: f64,
 }
 
 /// Counts of one closed window for one (watch, language) key.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Version of [`AggregatorState`]; a snapshot of another version is refused.
-pub const STATE_VERSION: u16 = 1;
+pub const STATE_VERSION: u16 = 2;
 
 /// Why a snapshot cannot be restored.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,8 @@ pub struct AggregatorState {
     next_close: Option<i64>,
     tombstones: HashMap<u64, i64>,
     idle_ref: Option<(i64, Option<i64>)>,
+    last_data_end: Option<i64>,
+    in_gap: bool,
     stats: AggregateStats,
 }
 
@@ -69,6 +71,8 @@ impl Aggregator {
             next_close: self.next_close,
             tombstones: self.tombstones.clone(),
             idle_ref: self.idle_ref,
+            last_data_end: self.last_data_end,
+            in_gap: self.in_gap,
             stats: self.stats.clone(),
         }
     }
@@ -139,6 +143,8 @@ impl Aggregator {
         agg.next_close = state.next_close;
         agg.tombstones = state.tombstones;
         agg.idle_ref = state.idle_ref;
+        agg.last_data_end = state.last_data_end;
+        agg.in_gap = state.in_gap;
         agg.stats = state.stats;
         Ok(agg)
     }

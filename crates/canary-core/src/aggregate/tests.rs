@@ -369,6 +369,167 @@ fn a_long_gap_keeps_state_bounded_and_resolves_episodes() {
     assert!(out.len() < 2_000, "gap emitted {} records", out.len());
 }
 
+/// A day of calm posts, a gap of `gap_days`, then a calm day with an
+/// hour-long spike at 12:00 (40% negative): the spike after the gap is
+/// alerted, every episode resolves, and the gap itself raises nothing.
+fn spike_after_gap(gap_days: i64, far_back_first: bool) -> Vec<Alert> {
+    let mut rng = Rng(11 + gap_days as u64);
+    let mut id = 0;
+    let day = 288;
+    let t0 = 1_700_000_000_000 / (24 * 60 * MIN) * (24 * 60 * MIN);
+    let mut posts = Vec::new();
+    if far_back_first {
+        posts.push(post(1, 0, "w0", "en", false, "hello from 1970"));
+        id = 1;
+    }
+    // Posting pauses for the last 4 hours of the first day (a live collector
+    // stopped), then a gap of whole days.
+    posts.extend(stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        t0,
+        day - 48,
+        |_| 60,
+        |_| 0.02,
+    ));
+    let t1 = t0 + (1 + gap_days) * 24 * 60 * MIN;
+    posts.extend(stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        t1,
+        day,
+        |_| 60,
+        |w| if (144..156).contains(&w) { 0.4 } else { 0.02 },
+    ));
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    alerts(&out)
+        .into_iter()
+        .filter(|a| a.lang == "all")
+        .cloned()
+        .collect()
+}
+
+fn check_gap_alerts(a: &[Alert], t1_noon: i64) {
+    let firing: Vec<_> = a.iter().filter(|a| a.state == AlertState::Firing).collect();
+    assert_eq!(
+        firing
+            .iter()
+            .map(|a| (a.kind, a.window_start.clone()))
+            .collect::<Vec<_>>(),
+        vec![(AlertKind::NegativeShare, format_rfc3339(t1_noon))],
+        "only the spike fires: {a:#?}"
+    );
+    for f in &firing {
+        assert!(
+            a.iter()
+                .any(|r| r.alert_id == f.alert_id && r.state == AlertState::Resolved),
+            "every episode resolves: {a:#?}"
+        );
+    }
+    let ev = firing[0].evidence.as_ref().expect("evidence");
+    assert!(ev.observed > ev.expected + 0.2, "{ev:?}");
+}
+
+#[test]
+fn a_one_day_gap_neither_fires_nor_blinds() {
+    let t0 = 1_700_000_000_000 / (24 * 60 * MIN) * (24 * 60 * MIN);
+    let a = spike_after_gap(1, false);
+    check_gap_alerts(&a, t0 + 2 * 24 * 60 * MIN + 12 * 60 * MIN);
+}
+
+#[test]
+fn a_three_day_gap_neither_fires_nor_blinds() {
+    let t0 = 1_700_000_000_000 / (24 * 60 * MIN) * (24 * 60 * MIN);
+    let a = spike_after_gap(3, false);
+    check_gap_alerts(&a, t0 + 4 * 24 * 60 * MIN + 12 * 60 * MIN);
+}
+
+#[test]
+fn a_far_back_first_record_neither_fires_nor_blinds() {
+    let t0 = 1_700_000_000_000 / (24 * 60 * MIN) * (24 * 60 * MIN);
+    let a = spike_after_gap(1, true);
+    check_gap_alerts(&a, t0 + 2 * 24 * 60 * MIN + 12 * 60 * MIN);
+}
+
+#[test]
+fn an_episode_open_when_the_stream_stops_resolves_with_reason_gap() {
+    let mut rng = Rng(21);
+    let mut id = 0;
+    let mut posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        100,
+        |_| 100,
+        |w| if w >= 90 { 0.4 } else { 0.02 },
+    );
+    // Data resumes two days later.
+    posts.extend(stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        2 * 24 * 60 * MIN,
+        20,
+        |_| 100,
+        |_| 0.02,
+    ));
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    let a: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.lang == "all")
+        .collect();
+    assert_eq!(
+        a.iter()
+            .map(|a| (a.state, a.resolution))
+            .collect::<Vec<_>>(),
+        vec![
+            (AlertState::Firing, None),
+            (AlertState::Resolved, Some(Resolution::Gap))
+        ],
+        "{a:#?}"
+    );
+    // Resolved three hours (`baseline.gap`) into the silence, not when data resumed.
+    let resolved_at = crate::time::parse_rfc3339(&a[1].window_end).unwrap();
+    assert_eq!(resolved_at, 100 * 5 * MIN + 3 * 60 * MIN);
+}
+
+#[test]
+fn an_episode_that_outlives_max_duration_expires_and_the_level_becomes_normal() {
+    let mut rng = Rng(31);
+    let mut id = 0;
+    // A week at 50 posts per window, then the brand doubles... tenfold, for good.
+    let posts = stream(
+        &mut rng,
+        &mut id,
+        "w0",
+        0,
+        288 * 4,
+        |w| if w >= 288 * 2 { 500 } else { 50 },
+        |_| 0.02,
+    );
+    let mut agg = Aggregator::new(AggregateConfig::default(), &watches(1));
+    let out = run(&mut agg, &posts);
+    let a: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.lang == "all" && a.kind == AlertKind::Volume)
+        .collect();
+    assert_eq!(
+        a.iter()
+            .map(|a| (a.state, a.resolution))
+            .collect::<Vec<_>>(),
+        vec![
+            (AlertState::Firing, None),
+            (AlertState::Resolved, Some(Resolution::Expired))
+        ],
+        "one episode, expired after a day, no re-fire: {a:#?}"
+    );
+}
+
 mod snapshot {
     use super::super::*;
     use crate::record::{Post, Sentiment};
