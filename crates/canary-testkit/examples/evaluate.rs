@@ -77,17 +77,25 @@ fn main() {
                         ),
                     );
                 }
-                if std::env::var("CANARY_EVAL_FIRES").is_ok()
-                    && !matches!(d.volume, canary_core::aggregate::Transition::None)
+                let from = std::env::var("CANARY_EVAL_FROM")
+                    .ok()
+                    .and_then(|f| canary_core::time::parse_rfc3339(&f));
+                let near = from.is_some_and(|f| ts >= f && ts < f + 6 * 3_600_000);
+                if near
+                    || (std::env::var("CANARY_EVAL_FIRES").is_ok()
+                        && !matches!(d.volume, canary_core::aggregate::Transition::None))
                 {
                     println!(
-                        "{} {} v={v} mu={:.1} level={:.1} p={:.2e} {:?} win={inw}",
+                        "{} {} v={v} mu={:.1} level={:.1} p={:.2e} {:?} win={inw} resid={:.2} tail={:?} firing={}",
                         canary_core::time::format_rfc3339(ts),
                         s.name,
                         d.expected_volume,
                         d.baseline_volume,
                         d.volume_p,
-                        d.volume
+                        d.volume,
+                        d.volume_residual,
+                        d.volume_tail,
+                        d.volume_firing
                     );
                 }
             }

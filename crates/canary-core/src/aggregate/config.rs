@@ -175,10 +175,10 @@ impl Default for VolumeAlertConfig {
             min_volume: 5,
             resolve_factor: 2.0,
             resolve_windows: 2,
-            cooldown: Span::minutes(30),
+            cooldown: Span::hours(6),
             max_duration: Span::hours(24),
-            rarity: Span::hours(120),
-            slow_scale: Span::hours(1),
+            rarity: Span::hours(7 * 24),
+            slow_scale: Span::hours(3),
         }
     }
 }

@@ -60,6 +60,8 @@ const PRIOR_RHO_SHARE: f64 = 0.002;
 pub const SEASON_SHARE_PRIOR: f64 = 200.0;
 /// Windows (at the same hour) by which an hour's volume factor is shrunk towards 1.
 const SEASON_VOLUME_PRIOR: f64 = 2.0;
+/// Counts above this multiple of the expectation are absorbed as this multiple.
+const WINSOR: f64 = 1.5;
 /// Until a key knows its own bursts, the volume test's alpha is this much smaller.
 const COLD_ALPHA: f64 = 1e-4;
 /// Below this fraction of confidence left after a gap, a key starts over.
@@ -212,7 +214,7 @@ impl Params {
             use_hours: cfg.baseline.seasonal && len <= HOUR_MS as f64,
             use_days: cfg.baseline.seasonal && len <= DAY_MS as f64,
             h: (1.0 / cfg.alert.slow_alpha).ln(),
-            tail_decay: 0.5f64.powf(len / season_half),
+            tail_decay: 0.5f64.powf(len / cfg.volume.rarity.ms().max(1) as f64),
             tail_mass: (len / cfg.volume.rarity.ms().max(1) as f64).min(1.0),
             tail_ready: cfg.volume.rarity.ms().min(DAY_MS) as f64 / len,
             slow_decay: 0.5f64.powf(2.0 * len / cfg.volume.slow_scale.ms().max(1) as f64),
@@ -310,10 +312,10 @@ impl Season {
     }
 }
 
-/// Bins of the volume residual histogram.
-const TAIL_BINS: usize = 64;
-/// Lowest binned residual, ln((c + 1) / (μ + 1)).
-const TAIL_MIN: f64 = -1.0;
+/// Bins of the volume histogram.
+const TAIL_BINS: usize = 112;
+/// Lowest binned value of ln(c + 1).
+const TAIL_MIN: f64 = 0.0;
 /// Width of a bin in natural-log units (~13%).
 const TAIL_STEP: f64 = 0.125;
 
@@ -497,10 +499,11 @@ impl KeyDetector {
             1.0
         };
         let resid = ((c.volume as f64 + 1.0) / (mu + 1.0)).ln();
+        let level_now = (c.volume as f64 + 1.0).ln();
         let tail_q = self.tail.quantile(p.tail_mass, p.tail_ready);
         // Until the key has a history of its own bursts, the margin is wider.
         let (alpha_needed, beyond_tail) = match tail_q {
-            Some(q) => (v.alpha, resid > q),
+            Some(q) => (v.alpha, level_now > q),
             None => (v.alpha * COLD_ALPHA, true),
         };
         let window_hot = c.volume >= v.min_volume
@@ -671,7 +674,7 @@ impl KeyDetector {
             self.season.absorb_share(p, start, x, n);
         }
         if mu > 0.0 && ready {
-            self.tail.add(resid, p.tail_decay);
+            self.tail.add(level_now, p.tail_decay);
             if slow_on {
                 self.slow_tail.add(slow_resid, p.tail_decay);
             }
@@ -683,8 +686,16 @@ impl KeyDetector {
                 bl.vol_disp[0] = bl.vol_disp[0] * d + ((cv - mu).powi(2) - mu);
                 bl.vol_disp[1] = bl.vol_disp[1] * d + mu * mu;
             }
-            self.season.absorb_volume(p, start, c.volume as f64, level);
-            bl.level_sum = bl.level_sum * p.decay + c.volume as f64 / factor.max(1e-9);
+            // Winsorised: a burst that did not alert must not drag the level
+            // and the hour's profile after it, or the next burst hides.
+            let cap = if mu > 0.0 && bl.windows >= cfg.baseline.min_windows {
+                (WINSOR * mu).max(mu + 3.0 * mu.sqrt()).max(1.0)
+            } else {
+                f64::INFINITY
+            };
+            let cw = (c.volume as f64).min(cap);
+            self.season.absorb_volume(p, start, cw, level);
+            bl.level_sum = bl.level_sum * p.decay + cw / factor.max(1e-9);
             bl.level_weight = bl.level_weight * p.decay + 1.0;
         }
         bl.scored_seen += c.scored;
