@@ -4,7 +4,7 @@
 //! `cargo run --release -p canary-testkit --example evaluate`
 
 use canary_core::aggregate::{AggregateConfig, AlertKind};
-use canary_testkit::{nab, scenario, shared_data};
+use canary_testkit::{airline, nab, scenario, shared_data};
 
 fn main() {
     let mut cfg = AggregateConfig::default();
@@ -34,6 +34,11 @@ fn main() {
         println!("{}", scenario::TABLE_HEADER);
         for sc in scenario::standard() {
             let seen = scenario::run(&cfg, &pools, &sc.plans, sc.windows, sc.seed);
+            if std::env::var("CANARY_EVAL_SHOW").is_ok_and(|v| sc.name.contains(&v)) {
+                for x in &seen {
+                    println!("{x:?}");
+                }
+            }
             for kind in [AlertKind::NegativeShare, AlertKind::Volume] {
                 let s = scenario::score(&sc.plans, &seen, kind);
                 println!(
@@ -107,5 +112,17 @@ fn main() {
         let (table, _) = nab::evaluate(&series, &cfg, nab::STANDARD);
         println!("NAB realTweets, volume alerts, default config, standard profile:\n{table}");
         println!("{}", nab::comparison(&series, &cfg));
+    }
+    if want("airline")
+        && let Some(p) = shared_data("airline_2015/Tweets.csv")
+    {
+        let tweets = airline::load(&p).expect("load the airline export");
+        let firings = airline::replay(&cfg, &tweets);
+        let s = airline::score(&tweets, &firings);
+        println!(
+            "Airline export, default config: negative shifts alerted {} of {}, volume surges alerted {} of {}, false negative-share alerts {}, false volume alerts {}\n",
+            s.shifts.1, s.shifts.0, s.surges.1, s.surges.0, s.false_negative_share, s.false_volume
+        );
+        println!("{}", s.detail);
     }
 }

@@ -45,6 +45,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     None
 }
 
+pub mod airline;
 pub mod demo;
 pub mod nab;
 pub mod receiver;

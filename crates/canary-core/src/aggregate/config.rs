@@ -128,7 +128,7 @@ impl Default for AlertConfig {
             resolve_rise: 0.02,
             cooldown: Span::minutes(30),
             slow_rise: 0.10,
-            slow_alpha: 1e-4,
+            slow_alpha: 5e-4,
             max_duration: Span::hours(24),
         }
     }
