@@ -281,8 +281,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         Duration::from_secs(10),
     )?;
     let _guard = rt.enter();
-    let mut reader =
-        canary_ingest::Reader::open(&args.inputs, ingest).map_err(|e| usage(anyhow!("{e}")))?;
+    let mut reader = canary_ingest::Reader::open(&args.inputs, ingest).map_err(usage)?;
     let popts = reader.parse_options().clone();
     // From a pipe, a line goes as soon as it is read: the next may be long in coming.
     let live = args.inputs.iter().any(|i| i == "-");

@@ -30,7 +30,7 @@ pub enum Error {
     #[error(transparent)]
     Ingest(#[from] canary_ingest::IngestError),
     /// Writing an output failed.
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}")]
     Output {
         /// Which output.
         what: &'static str,
