@@ -25,6 +25,18 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Log targets of the HTTP stack (ureq for the sinks; the others if a
+/// dependency ever brings them in), capped at info.
+const HTTP_CLIENT_TARGETS: [&str; 7] = [
+    "ureq",
+    "ureq_proto",
+    "rustls",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+];
+
 /// An error in what the user asked for (config, flags, inputs): exit code 2.
 #[derive(Debug)]
 struct UsageError(anyhow::Error);
@@ -43,8 +55,19 @@ fn usage(e: impl Into<anyhow::Error>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP and TLS libraries log requests whole at debug and trace: the
+    // request line carries a webhook's token or a Slack webhook's path, and
+    // secrets never go into logs, whatever level is asked for. Added last, so
+    // these caps win over the same targets in `--log`.
+    for target in HTTP_CLIENT_TARGETS {
+        filter = filter.add_directive(
+            format!("{target}=info")
+                .parse()
+                .expect("a target name and a level make a valid directive"),
+        );
+    }
     // Colour only on a terminal: logs in files and CI stay greppable.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
