@@ -15,7 +15,7 @@ mod progress;
 mod replay;
 mod summary;
 
-pub use pipeline::{Outputs, PipelineSpec, RunOptions, run, sort_by_event_time};
+pub use pipeline::{Outputs, Pipeline, PipelineSpec, RunOptions, run, sort_by_event_time};
 pub use replay::{ReplayOptions, Speed};
 pub use summary::{Latency, Summary};
 
