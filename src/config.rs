@@ -433,6 +433,16 @@ mod tests {
             e.starts_with("c.toml:2") && e.contains("unknown unit"),
             "{e}"
         );
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n[[watch]]\nname = \"b\"\nmatch = \"b\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("c.toml:6: key `watch.2.match`: invalid type"),
+            "{e}"
+        );
         let e = Config::parse("", "c.toml").unwrap_err().to_string();
         assert!(e.contains("at least one [[watch]]"), "{e}");
     }

@@ -129,7 +129,7 @@ impl DeadLetters {
                 .insert(d.source.to_string())
         {
             warn!(source = %d.source, line = d.offset, reason = %d.reason, detail = %d.detail,
-                "input {} is truncated or corrupt: records from it are lost (dead-lettered)", d.source);
+                "input is truncated or corrupt: what cannot be read of it is dead-lettered");
         }
         if let Some(w) = self.out.lock().expect("not poisoned").as_mut() {
             // One write of the whole line: a reader tailing the file never
