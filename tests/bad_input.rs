@@ -169,6 +169,18 @@ fn missing_input_is_a_clear_error_before_any_work() {
 }
 
 #[test]
+fn score_on_a_missing_file_exits_2() {
+    let out = canary()
+        .args(["score", "no/such/texts.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no/such/texts.jsonl"), "{err}");
+    assert!(err.matches("os error").count() == 1, "{err}");
+}
+
+#[test]
 fn bad_config_names_file_line_and_key_and_exits_2() {
     let dir = tmp("bad-config");
     let cfg = write(
