@@ -294,8 +294,9 @@ fn demo_lines() -> Vec<u8> {
     out
 }
 
-/// A `canary run --live` over a stdin that is written the whole demo and
-/// then kept open, with alerts to `alerts`; returns the child, the open
+/// A `canary run --live` over a stdin that is written a line that is not
+/// JSON, then the whole demo, and then kept open, with alerts to `alerts`
+/// and dead letters beside it (`dead.jsonl`); returns the child, the open
 /// stdin's writer thread and a channel of its log lines.
 fn live_run_on_open_stdin(
     alerts: &std::path::Path,
@@ -319,6 +320,8 @@ fn live_run_on_open_stdin(
             "--alerts-out",
         ])
         .arg(alerts)
+        .arg("--dead-letter")
+        .arg(alerts.with_file_name("dead.jsonl"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -326,6 +329,7 @@ fn live_run_on_open_stdin(
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(b"not json\n");
         let _ = stdin.write_all(&demo_lines());
         let _ = stdin.flush();
         stdin
@@ -382,8 +386,8 @@ fn wait_exit(child: &mut std::process::Child, secs: u64) -> Option<std::process:
     None
 }
 
-/// An alert that was logged is in `--alerts-out` at once, whole: a SIGKILL
-/// right after it loses nothing.
+/// An alert that was logged is in `--alerts-out` at once, whole, and so is
+/// a dead letter in `--dead-letter`: a SIGKILL right after loses nothing.
 #[test]
 fn a_logged_alert_is_in_the_alerts_file_even_after_sigkill() {
     let dir = tmp("sigkill");
@@ -406,6 +410,14 @@ fn a_logged_alert_is_in_the_alerts_file_even_after_sigkill() {
             .iter()
             .any(|a| a["state"] == "firing" && logged.contains(a["alert_id"].as_str().unwrap())),
         "logged {logged}\nbut the file holds {records:#?}"
+    );
+    let dead = std::fs::read(dir.join("dead.jsonl")).unwrap();
+    assert!(dead.ends_with(b"\n"), "{}", String::from_utf8_lossy(&dead));
+    let dead = json_lines(&dead);
+    assert_eq!(
+        (dead[0]["reason"].as_str(), dead[0]["offset"].as_u64()),
+        (Some("invalid_json"), Some(1)),
+        "{dead:#?}"
     );
 }
 
