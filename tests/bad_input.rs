@@ -294,20 +294,22 @@ fn demo_lines() -> Vec<u8> {
     out
 }
 
-/// A `canary run --live` over a stdin that is written a line that is not
-/// JSON, then the whole demo, and then kept open, with alerts to `alerts`
-/// and dead letters beside it (`dead.jsonl`); returns the child, the open
-/// stdin's writer thread and a channel of its log lines.
-fn live_run_on_open_stdin(
+/// A `canary run --live` over a pipe that is written a line that is not
+/// JSON, then the whole demo, and then kept open: stdin, or the FIFO `fifo`
+/// when given. Alerts go to `alerts`, dead letters beside it (`dead.jsonl`).
+/// Returns the child, the writer thread (which hands back the open pipe) and
+/// a channel of the child's log lines.
+fn live_run_on_open_pipe(
     alerts: &std::path::Path,
+    fifo: Option<&std::path::Path>,
 ) -> (
     std::process::Child,
-    std::thread::JoinHandle<std::process::ChildStdin>,
+    std::thread::JoinHandle<Box<dyn std::io::Write + Send>>,
     std::sync::mpsc::Receiver<String>,
 ) {
     use std::io::{BufRead, Write};
-    let mut child = canary()
-        .env("CANARY_LOG", "info")
+    let mut cmd = canary();
+    cmd.env("CANARY_LOG", "info")
         .args([
             "run",
             "--live",
@@ -316,23 +318,28 @@ fn live_run_on_open_stdin(
             "--metrics-addr",
             "off",
             "--input",
-            "-",
-            "--alerts-out",
         ])
+        .arg(fifo.map_or("-".as_ref(), |f| f.as_os_str()))
+        .arg("--alerts-out")
         .arg(alerts)
         .arg("--dead-letter")
         .arg(alerts.with_file_name("dead.jsonl"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let fifo = fifo.map(std::path::Path::to_owned);
     let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(b"not json\n");
-        let _ = stdin.write_all(&demo_lines());
-        let _ = stdin.flush();
-        stdin
+        let mut pipe: Box<dyn Write + Send> = match fifo {
+            // Opening a FIFO to write waits for its reader.
+            Some(f) => Box::new(std::fs::OpenOptions::new().write(true).open(f).unwrap()),
+            None => Box::new(stdin),
+        };
+        let _ = pipe.write_all(b"not json\n");
+        let _ = pipe.write_all(&demo_lines());
+        let _ = pipe.flush();
+        pipe
     });
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -392,7 +399,7 @@ fn wait_exit(child: &mut std::process::Child, secs: u64) -> Option<std::process:
 fn a_logged_alert_is_in_the_alerts_file_even_after_sigkill() {
     let dir = tmp("sigkill");
     let alerts = dir.join("alerts.jsonl");
-    let (mut child, writer, log) = live_run_on_open_stdin(&alerts);
+    let (mut child, writer, log) = live_run_on_open_pipe(&alerts, None);
     let logged = wait_for_log(&log, 120, is_firing_alert_log);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -421,14 +428,26 @@ fn a_logged_alert_is_in_the_alerts_file_even_after_sigkill() {
     );
 }
 
-/// SIGTERM and SIGINT stop a live run within seconds although stdin stays
-/// open; the run flushes, and exits 143 or 130.
+/// SIGTERM and SIGINT stop a live run within seconds although its input
+/// (stdin, or a FIFO) stays open; the run flushes, and exits 143 or 130.
 #[test]
-fn a_signal_stops_a_live_run_on_an_open_stdin_and_exits_128_plus_its_number() {
-    for (signal, code) in [("TERM", 143), ("INT", 130)] {
-        let dir = tmp(&format!("sig{signal}"));
+fn a_signal_stops_a_live_run_on_an_open_pipe_and_exits_128_plus_its_number() {
+    for (signal, code, fifo) in [
+        ("TERM", 143, false),
+        ("INT", 130, false),
+        ("TERM", 143, true),
+    ] {
+        let dir = tmp(&format!("sig{signal}-{fifo}"));
         let alerts = dir.join("alerts.jsonl");
-        let (mut child, writer, log) = live_run_on_open_stdin(&alerts);
+        let fifo = fifo.then(|| dir.join("posts.fifo"));
+        if let Some(f) = &fifo {
+            let made = std::process::Command::new("mkfifo")
+                .arg(f)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }
+        let (mut child, writer, log) = live_run_on_open_pipe(&alerts, fifo.as_deref());
         let logged = wait_for_log(&log, 120, is_firing_alert_log);
         let sent = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
@@ -439,8 +458,9 @@ fn a_signal_stops_a_live_run_on_an_open_stdin_and_exits_128_plus_its_number() {
         let status = wait_exit(&mut child, 20);
         drop(writer);
         logged.unwrap_or_else(|seen| panic!("no firing alert logged:\n{seen}"));
-        let status = status.unwrap_or_else(|| panic!("SIG{signal} did not stop the run in 20 s"));
-        assert_eq!(status.code(), Some(code), "SIG{signal}");
+        let status = status
+            .unwrap_or_else(|| panic!("SIG{signal} did not stop the run in 20 s (FIFO: {fifo:?})"));
+        assert_eq!(status.code(), Some(code), "SIG{signal}, FIFO: {fifo:?}");
         let records = json_lines(&std::fs::read(&alerts).unwrap());
         assert!(
             records.iter().any(|a| a["state"] == "firing"),

@@ -244,10 +244,12 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Stdin read on a helper thread, so that a stop request ends it even while
-/// a read blocks: a blocked `read(2)` cannot be interrupted portably, so the
-/// helper is left behind and ends with the process.
-struct StoppableStdin {
+/// A pipe (stdin, a FIFO, a character device) opened and read on a helper
+/// thread, so that a stop request ends it even while the writer keeps it
+/// open and sends nothing: a blocked `open(2)` or `read(2)` cannot be
+/// interrupted portably, so the helper is left behind and ends with the
+/// process.
+struct Stoppable {
     rx: Receiver<io::Result<Vec<u8>>>,
     stop: Arc<AtomicBool>,
     chunk: Vec<u8>,
@@ -255,18 +257,27 @@ struct StoppableStdin {
     ended: bool,
 }
 
-impl StoppableStdin {
+impl Stoppable {
     const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-    fn new(stop: Arc<AtomicBool>) -> StoppableStdin {
+    fn spawn<R: Read>(
+        open: impl FnOnce() -> io::Result<R> + Send + 'static,
+        stop: Arc<AtomicBool>,
+    ) -> Stoppable {
         let (tx, rx) = sync_channel(2);
         let spawned = std::thread::Builder::new()
-            .name("stdin".into())
+            .name("pipe-reader".into())
             .spawn(move || {
-                let mut stdin = io::stdin().lock();
+                let mut input = match open() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
                 loop {
                     let mut buf = vec![0u8; 64 << 10];
-                    let r = match stdin.read(&mut buf) {
+                    let r = match input.read(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
                             buf.truncate(n);
@@ -282,7 +293,7 @@ impl StoppableStdin {
                 }
             });
         let ended = spawned.is_err();
-        StoppableStdin {
+        Stoppable {
             rx,
             stop,
             chunk: Vec::new(),
@@ -292,7 +303,7 @@ impl StoppableStdin {
     }
 }
 
-impl Read for StoppableStdin {
+impl Read for Stoppable {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.chunk.len() {
             if self.ended || self.stop.load(Ordering::Relaxed) {
@@ -436,7 +447,7 @@ impl Reader {
                 Source::Stdin => {
                     r.bytes_total = None;
                     let reader: Box<dyn Read + Send> = match &r.opts.stop {
-                        Some(stop) => Box::new(StoppableStdin::new(stop.clone())),
+                        Some(stop) => Box::new(Stoppable::spawn(|| Ok(io::stdin()), stop.clone())),
                         None => Box::new(io::stdin()),
                     };
                     r.queue.push_back(Input::Stream {
@@ -613,6 +624,19 @@ impl Reader {
                     .any(|e| lower_name(&name).ends_with(e))
                 {
                     self.open_tar_stream(path, size);
+                    return;
+                }
+                // Not a regular file (a FIFO, `/dev/stdin`): like stdin, it
+                // may stay open with nothing coming, and a stop must not wait.
+                if size.is_none()
+                    && let Some(stop) = &self.opts.stop
+                {
+                    let p = path.clone();
+                    let counted = Counting {
+                        inner: Stoppable::spawn(move || File::open(p), stop.clone()),
+                        count: self.counter.clone(),
+                    };
+                    self.start(&name, Box::new(counted), true);
                     return;
                 }
                 match File::open(&path) {
