@@ -200,6 +200,36 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The dotted key (`alert.floor`, `watch.2.name`) set on 1-based `line`,
+/// in the form [`locate`] reads; `None` when the line sets no key.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let mut table: Option<String> = None;
+    let mut arrays: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if i + 1 == line {
+            let (k, _) = l.split_once('=')?;
+            let k = k.trim().trim_matches('"');
+            if k.is_empty() || l.starts_with('[') {
+                return None;
+            }
+            return Some(match &table {
+                Some(t) => format!("{t}.{k}"),
+                None => k.to_owned(),
+            });
+        }
+        if let Some(name) = l.strip_prefix("[[") {
+            let name = name.split("]]").next().unwrap_or("").trim().to_owned();
+            let n = arrays.entry(name.clone()).or_default();
+            *n += 1;
+            table = Some(format!("{name}.{n}"));
+        } else if let Some(name) = l.strip_prefix('[') {
+            table = Some(name.split(']').next().unwrap_or("").trim().to_owned());
+        }
+    }
+    None
+}
+
 /// Finds the line where dotted `key` (e.g. `alert.floor`, `watch.2.match`) is set.
 fn locate(text: &str, key: &str) -> Option<usize> {
     let parts: Vec<&str> = key.split('.').collect();
@@ -246,11 +276,17 @@ impl Config {
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
+            let message = e.message().trim().to_owned();
+            // An unknown key's message names it already; a wrong value's
+            // names only the type, so the key is read off the line.
+            let key = line
+                .filter(|_| !message.starts_with("unknown field"))
+                .and_then(|l| key_at(text, l));
             ConfigError {
                 file: file.to_owned(),
                 line,
-                key: None,
-                message: e.message().trim().to_owned(),
+                key,
+                message,
             }
         })?;
         cfg.validate().map_err(|(key, message)| ConfigError {
@@ -264,9 +300,24 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Ok(Config::parse(&text, &path.display().to_string())?)
+        let file = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let valid = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
+            let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+            ConfigError {
+                file: file.clone(),
+                line: Some(line_of(valid, at)),
+                key: None,
+                message: format!(
+                    "not UTF-8 (byte offset {at}, column {})",
+                    valid[line_start..].chars().count() + 1
+                ),
+            }
+        })?;
+        Ok(Config::parse(&text, &file)?)
     }
 
     /// Checks what serde cannot: ranges, relations, and that each stage builds.
@@ -275,15 +326,13 @@ impl Config {
             return Err(("watch".into(), "at least one [[watch]] is required".into()));
         }
         if let Err(e) = canary_stages::WatchMatcher::new(&self.watches) {
-            let idx = match &e {
-                canary_stages::Error::Watch { watch, .. } => self
-                    .watches
-                    .iter()
-                    .position(|w| &w.name == watch)
-                    .map_or(1, |i| i + 1),
-                _ => 1,
+            let key = match &e {
+                canary_stages::Error::Watch { index, field, .. } => {
+                    format!("watch.{}.{field}", index + 1)
+                }
+                _ => "watch".into(),
             };
-            return Err((format!("watch.{idx}.match"), e.to_string()));
+            return Err((key, e.to_string()));
         }
         if let Err(e) = canary_stages::LanguageStage::new(&self.language) {
             return Err(("language.languages".into(), e.to_string()));
@@ -382,6 +431,16 @@ mod tests {
             .to_string();
         assert!(
             e.starts_with("c.toml:2") && e.contains("unknown unit"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n[[watch]]\nname = \"b\"\nmatch = \"b\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("c.toml:6: key `watch.2.match`: invalid type"),
             "{e}"
         );
         let e = Config::parse("", "c.toml").unwrap_err().to_string();

@@ -180,7 +180,8 @@ pub fn stage(args: &StageArgs) -> Result<()> {
         max_batch: args.batch_size.max(1),
         shutdown_timeout,
     };
-    let (rt, metrics, server) = crate::io_runtime(&args.metrics_addr)?;
+    let (rt, metrics) = crate::io_runtime()?;
+    let server = crate::serve_metrics(&rt, &args.metrics_addr, &metrics)?;
     let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
     exit_if_stuck(&rt, &stop, shutdown_timeout);
     tracing::info!(stage = name.as_str(), brokers = %opts.brokers, "starting");
@@ -281,8 +282,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         Duration::from_secs(10),
     )?;
     let _guard = rt.enter();
-    let mut reader =
-        canary_ingest::Reader::open(&args.inputs, ingest).map_err(|e| usage(anyhow!("{e}")))?;
+    let mut reader = canary_ingest::Reader::open(&args.inputs, ingest).map_err(usage)?;
     let popts = reader.parse_options().clone();
     // From a pipe, a line goes as soon as it is read: the next may be long in coming.
     let live = args.inputs.iter().any(|i| i == "-");

@@ -25,6 +25,18 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Log targets of the HTTP stack (ureq for the sinks; the others if a
+/// dependency ever brings them in), capped at info.
+const HTTP_CLIENT_TARGETS: [&str; 7] = [
+    "ureq",
+    "ureq_proto",
+    "rustls",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+];
+
 /// An error in what the user asked for (config, flags, inputs): exit code 2.
 #[derive(Debug)]
 struct UsageError(anyhow::Error);
@@ -43,8 +55,19 @@ fn usage(e: impl Into<anyhow::Error>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP and TLS libraries log requests whole at debug and trace: the
+    // request line carries a webhook's token or a Slack webhook's path, and
+    // secrets never go into logs, whatever level is asked for. Added last, so
+    // these caps win over the same targets in `--log`.
+    for target in HTTP_CLIENT_TARGETS {
+        filter = filter.add_directive(
+            format!("{target}=info")
+                .parse()
+                .expect("a target name and a level make a valid directive"),
+        );
+    }
     // Colour only on a terminal: logs in files and CI stay greppable.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -61,6 +84,11 @@ fn main() -> ExitCode {
         Command::Replay(args) => kafka_cmd::replay(args),
     };
     match result {
+        // A replay a signal cut short did not read all its input: unlike a
+        // Kafka stage, whose normal end is a stop, it must not look finished.
+        Ok(()) if matches!(cli.command, Command::Run(_)) => {
+            signals::exit_code().map_or(ExitCode::SUCCESS, ExitCode::from)
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed stdout (`canary run ... | head`) is not a failure.
@@ -145,11 +173,21 @@ pub(crate) fn csv_mapping(
 }
 
 fn run(args: &RunArgs) -> Result<()> {
-    // Everything the user gave is checked before any input is read.
+    // Everything the user gave is checked, the inputs opened and the metrics
+    // address bound before any output file is created: a failed start must
+    // not truncate the previous run's alerts.
     let cfg = Config::load(&args.config).map_err(usage)?;
     let replay = replay_options(&args.replay)?;
     if args.batch_size == 0 {
         return Err(usage(anyhow!("--batch-size must be at least 1")));
+    }
+    if !(args.sink_drain >= 0.0 && args.sink_drain.is_finite()) {
+        return Err(usage(anyhow!("--sink-drain must be a number of seconds")));
+    }
+    if !(args.metrics_linger >= 0.0 && args.metrics_linger.is_finite()) {
+        return Err(usage(anyhow!(
+            "--metrics-linger must be a number of seconds"
+        )));
     }
     for input in &args.inputs {
         let globbed = input.contains(['*', '?', '[']);
@@ -165,20 +203,9 @@ fn run(args: &RunArgs) -> Result<()> {
         csv,
         ..Default::default()
     };
-    let alerts: Box<dyn Write + Send> = match &args.alerts_out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(LineOut(std::io::stdout())),
-    };
-    let dead_letters: Option<Box<dyn Write + Send>> = match &args.dead_letter {
-        Some(p) => Some(Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ))),
-        None => None,
-    };
-    let (rt, metrics, server) = io_runtime(&args.metrics_addr)?;
-    let stop = signals::stop_on_signals(&rt, "finishing the current batches and flushing windows");
+    let resolved = cfg
+        .resolve_sinks()
+        .map_err(|(k, m)| usage(anyhow!("key `{k}`: {m}")))?;
     let opts = canary_runtime::RunOptions {
         inputs: args.inputs.clone(),
         ingest,
@@ -190,12 +217,18 @@ fn run(args: &RunArgs) -> Result<()> {
         sort_by_time: args.sort_by_time,
         ..Default::default()
     };
-    if !(args.sink_drain >= 0.0 && args.sink_drain.is_finite()) {
-        return Err(usage(anyhow!("--sink-drain must be a number of seconds")));
-    }
-    let resolved = cfg
-        .resolve_sinks()
-        .map_err(|(k, m)| usage(anyhow!("key `{k}`: {m}")))?;
+    let (rt, metrics) = io_runtime()?;
+    let stop = signals::stop_on_signals(&rt, "finishing the current batches and flushing windows");
+    let pipeline =
+        canary_runtime::Pipeline::new(&cfg.spec(), &opts, stop.clone()).map_err(usage)?;
+    let server = serve_metrics(&rt, &args.metrics_addr, &metrics)?;
+    let (alerts, dead_letters) =
+        open_outputs(args.alerts_out.as_deref(), args.dead_letter.as_deref())?;
+    let alerts: Box<dyn Write + Send> = match alerts {
+        Some(f) => Box::new(LineOut(f)),
+        None => Box::new(LineOut(std::io::stdout())),
+    };
+    let dead_letters = dead_letters.map(|f| Box::new(LineOut(f)) as Box<dyn Write + Send>);
     let mut sinks = (!resolved.is_empty()).then(|| {
         let m = metrics.clone();
         let observer: canary_sinks::Observer = Arc::new(move |sink, outcome| {
@@ -212,7 +245,7 @@ fn run(args: &RunArgs) -> Result<()> {
         dead_letters,
         alert_tx: sinks.as_mut().map(|s| s.sender()),
     };
-    let summary = canary_runtime::run(&cfg.spec(), &opts, outputs, &metrics, stop)?;
+    let summary = pipeline.run(outputs, &metrics)?;
     for line in summary.to_string().lines() {
         tracing::info!("{line}");
     }
@@ -223,7 +256,8 @@ fn run(args: &RunArgs) -> Result<()> {
                 dropped = st.dropped, "sink deliveries");
         }
     }
-    if args.metrics_linger > 0.0 {
+    // A stopped run has been asked to go: no last scrape is worth the wait.
+    if args.metrics_linger > 0.0 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_secs_f64(args.metrics_linger));
     }
     if let Some(s) = server {
@@ -232,44 +266,81 @@ fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Opens both output files without truncating either, then truncates both:
+/// a path that cannot be opened leaves the other file as it was.
+fn open_outputs(
+    alerts: Option<&std::path::Path>,
+    dead_letters: Option<&std::path::Path>,
+) -> Result<(Option<std::fs::File>, Option<std::fs::File>)> {
+    let open = |p: Option<&std::path::Path>| {
+        p.map(|p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .with_context(|| format!("cannot create {}", p.display()))
+                .map_err(usage)
+        })
+        .transpose()
+    };
+    let (a, d) = (open(alerts)?, open(dead_letters)?);
+    for (f, p) in [(&a, alerts), (&d, dead_letters)] {
+        if let (Some(f), Some(p)) = (f, p) {
+            f.set_len(0)
+                .with_context(|| format!("cannot truncate {}", p.display()))?;
+        }
+    }
+    Ok((a, d))
+}
+
 /// The small I/O runtime beside the stage threads (metrics endpoint, sinks,
-/// signals), the metrics registry, and the endpoint unless `addr` is `off`.
-pub(crate) fn io_runtime(
-    addr: &str,
-) -> Result<(
-    tokio::runtime::Runtime,
-    canary_telemetry::Metrics,
-    Option<canary_telemetry::MetricsServer>,
-)> {
+/// signals) and the metrics registry.
+pub(crate) fn io_runtime() -> Result<(tokio::runtime::Runtime, canary_telemetry::Metrics)> {
     let metrics = canary_telemetry::Metrics::new()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("canary-io")
         .enable_all()
         .build()?;
-    let server = if addr == "off" {
-        None
-    } else {
-        let s = rt
-            .block_on(canary_telemetry::serve(addr, metrics.clone()))
-            .map_err(usage)?;
-        tracing::info!(addr = %s.addr, "serving metrics at /metrics");
-        Some(s)
-    };
-    Ok((rt, metrics, server))
+    Ok((rt, metrics))
 }
 
-/// Stdout that flushes each alert line at once, so a page is not held in a buffer.
-struct LineOut(std::io::Stdout);
+/// Serves `/metrics` at `addr` unless it is `off`. Metrics name every watch,
+/// so an address other than loopback is worth a warning: it serves them to
+/// every network the host is on.
+pub(crate) fn serve_metrics(
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    metrics: &canary_telemetry::Metrics,
+) -> Result<Option<canary_telemetry::MetricsServer>> {
+    if addr == "off" {
+        return Ok(None);
+    }
+    let s = rt
+        .block_on(canary_telemetry::serve(addr, metrics.clone()))
+        .map_err(usage)?;
+    tracing::info!(addr = %s.addr, "serving metrics at /metrics");
+    if !s.addr.ip().is_loopback() {
+        tracing::warn!(addr = %s.addr,
+            "metrics are served on a non-loopback address: anyone who can reach it can read them");
+    }
+    Ok(Some(s))
+}
 
-impl Write for LineOut {
+/// An output written one record at a time: the pipeline hands over each
+/// record as one whole line, which goes out in one write and is flushed at
+/// once. A reader tailing the file never sees half a line, and an alert
+/// already logged is in the file even if the process is killed next.
+struct LineOut<W>(W);
+
+impl<W: Write> Write for LineOut<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut l = self.0.lock();
-        l.write_all(buf)?;
-        l.flush()?;
+        self.0.write_all(buf)?;
+        self.0.flush()?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().flush()
+        self.0.flush()
     }
 }

@@ -1,7 +1,7 @@
 //! `canary score`: VADER scores for JSON lines or plain text lines, in input order.
 
 use crate::cli::ScoreArgs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use canary_vader::Analyzer;
 use serde::Deserialize;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,7 +21,9 @@ const CHUNK: usize = 8192;
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
     if args.threads == 0 {
-        bail!("--threads must be at least 1");
+        return Err(crate::usage(anyhow::anyhow!(
+            "--threads must be at least 1"
+        )));
     }
     let mut readers: Vec<(String, Box<dyn Read>)> = Vec::new();
     if args.inputs.is_empty() {
@@ -31,8 +33,9 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         if p.as_os_str() == "-" {
             readers.push(("-".into(), Box::new(std::io::stdin())));
         } else {
-            let f =
-                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let f = std::fs::File::open(p)
+                .with_context(|| format!("cannot open {}", p.display()))
+                .map_err(crate::usage)?;
             readers.push((p.display().to_string(), Box::new(f)));
         }
     }

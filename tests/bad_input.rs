@@ -169,6 +169,18 @@ fn missing_input_is_a_clear_error_before_any_work() {
 }
 
 #[test]
+fn score_on_a_missing_file_exits_2() {
+    let out = canary()
+        .args(["score", "no/such/texts.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no/such/texts.jsonl"), "{err}");
+    assert!(err.matches("os error").count() == 1, "{err}");
+}
+
+#[test]
 fn bad_config_names_file_line_and_key_and_exits_2() {
     let dir = tmp("bad-config");
     let cfg = write(
@@ -269,4 +281,425 @@ fn every_v1_sample_replays_without_a_crash() {
     for kind in ["delete=", "limit=", "scrub_geo=", "warning="] {
         assert!(log.contains(kind), "notice {kind} not counted: {log}");
     }
+}
+
+/// The demo stream, uncompressed.
+fn demo_lines() -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(repo().join(DEMO_STREAM)).unwrap()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// A `canary run --live` over a pipe that is written a line that is not
+/// JSON, then the whole demo, and then kept open: stdin, or the FIFO `fifo`
+/// when given. Alerts go to `alerts`, dead letters beside it (`dead.jsonl`).
+/// Returns the child, the writer thread (which hands back the open pipe) and
+/// a channel of the child's log lines.
+fn live_run_on_open_pipe(
+    alerts: &std::path::Path,
+    fifo: Option<&std::path::Path>,
+) -> (
+    std::process::Child,
+    std::thread::JoinHandle<Box<dyn std::io::Write + Send>>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::{BufRead, Write};
+    let mut cmd = canary();
+    cmd.env("CANARY_LOG", "info")
+        .args([
+            "run",
+            "--live",
+            "--config",
+            DEMO_CONFIG,
+            "--metrics-addr",
+            "off",
+            "--input",
+        ])
+        .arg(fifo.map_or("-".as_ref(), |f| f.as_os_str()))
+        .arg("--alerts-out")
+        .arg(alerts)
+        .arg("--dead-letter")
+        .arg(alerts.with_file_name("dead.jsonl"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let fifo = fifo.map(std::path::Path::to_owned);
+    let writer = std::thread::spawn(move || {
+        let mut pipe: Box<dyn Write + Send> = match fifo {
+            // Opening a FIFO to write waits for its reader.
+            Some(f) => Box::new(std::fs::OpenOptions::new().write(true).open(f).unwrap()),
+            None => Box::new(stdin),
+        };
+        let _ = pipe.write_all(b"not json\n");
+        let _ = pipe.write_all(&demo_lines());
+        let _ = pipe.flush();
+        pipe
+    });
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (child, writer, rx)
+}
+
+/// Log lines until one satisfies `want`, for at most `secs` seconds.
+fn wait_for_log(
+    rx: &std::sync::mpsc::Receiver<String>,
+    secs: u64,
+    want: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut seen = String::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if want(&l) => return Ok(l),
+            Ok(l) => {
+                seen.push_str(&l);
+                seen.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
+    Err(seen)
+}
+
+fn is_firing_alert_log(l: &str) -> bool {
+    l.contains("alert_id=") && l.contains("firing")
+}
+
+/// Exit status within `secs` seconds, else `None` (the child is then killed).
+fn wait_exit(child: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// An alert that was logged is in `--alerts-out` at once, whole, and so is
+/// a dead letter in `--dead-letter`: a SIGKILL right after loses nothing.
+#[test]
+fn a_logged_alert_is_in_the_alerts_file_even_after_sigkill() {
+    let dir = tmp("sigkill");
+    let alerts = dir.join("alerts.jsonl");
+    let (mut child, writer, log) = live_run_on_open_pipe(&alerts, None);
+    let logged = wait_for_log(&log, 120, is_firing_alert_log);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(writer);
+    let logged = logged.unwrap_or_else(|seen| panic!("no firing alert logged:\n{seen}"));
+    let bytes = std::fs::read(&alerts).unwrap();
+    assert!(
+        bytes.ends_with(b"\n"),
+        "a half line in the alerts file: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let records = json_lines(&bytes);
+    assert!(
+        records
+            .iter()
+            .any(|a| a["state"] == "firing" && logged.contains(a["alert_id"].as_str().unwrap())),
+        "logged {logged}\nbut the file holds {records:#?}"
+    );
+    let dead = std::fs::read(dir.join("dead.jsonl")).unwrap();
+    assert!(dead.ends_with(b"\n"), "{}", String::from_utf8_lossy(&dead));
+    let dead = json_lines(&dead);
+    assert_eq!(
+        (dead[0]["reason"].as_str(), dead[0]["offset"].as_u64()),
+        (Some("invalid_json"), Some(1)),
+        "{dead:#?}"
+    );
+}
+
+/// SIGTERM and SIGINT stop a live run within seconds although its input
+/// (stdin, or a FIFO) stays open; the run flushes, and exits 143 or 130.
+#[test]
+fn a_signal_stops_a_live_run_on_an_open_pipe_and_exits_128_plus_its_number() {
+    for (signal, code, fifo) in [
+        ("TERM", 143, false),
+        ("INT", 130, false),
+        ("TERM", 143, true),
+    ] {
+        let dir = tmp(&format!("sig{signal}-{fifo}"));
+        let alerts = dir.join("alerts.jsonl");
+        let fifo = fifo.then(|| dir.join("posts.fifo"));
+        if let Some(f) = &fifo {
+            let made = std::process::Command::new("mkfifo")
+                .arg(f)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }
+        let (mut child, writer, log) = live_run_on_open_pipe(&alerts, fifo.as_deref());
+        let logged = wait_for_log(&log, 120, is_firing_alert_log);
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = wait_exit(&mut child, 20);
+        drop(writer);
+        logged.unwrap_or_else(|seen| panic!("no firing alert logged:\n{seen}"));
+        let status = status
+            .unwrap_or_else(|| panic!("SIG{signal} did not stop the run in 20 s (FIFO: {fifo:?})"));
+        assert_eq!(status.code(), Some(code), "SIG{signal}, FIFO: {fifo:?}");
+        let records = json_lines(&std::fs::read(&alerts).unwrap());
+        assert!(
+            records.iter().any(|a| a["state"] == "firing"),
+            "{records:#?}"
+        );
+    }
+}
+
+/// A start that fails on a flag or an input exits 2 and leaves the files of
+/// the previous run as they were.
+#[test]
+fn a_failed_start_leaves_the_previous_outputs_alone() {
+    let dir = tmp("failed-start");
+    let prev_alerts = b"{\"alert_id\":\"previous\"}\n";
+    let prev_dead = b"{\"reason\":\"previous\"}\n";
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let cases: [(&str, Vec<String>); 4] = [
+        (
+            "metrics address in use",
+            vec![
+                "--input".into(),
+                DEMO_STREAM.into(),
+                "--metrics-addr".into(),
+                busy_addr.clone(),
+            ],
+        ),
+        (
+            "glob matching nothing",
+            vec![
+                "--input".into(),
+                "fixtures/no-such-dir/*.jsonl".into(),
+                "--metrics-addr".into(),
+                "off".into(),
+            ],
+        ),
+        (
+            "missing input",
+            vec![
+                "--input".into(),
+                "no/such/file.jsonl".into(),
+                "--metrics-addr".into(),
+                "off".into(),
+            ],
+        ),
+        (
+            "unwritable dead-letter path",
+            vec![
+                "--input".into(),
+                DEMO_STREAM.into(),
+                "--metrics-addr".into(),
+                "off".into(),
+                "--dead-letter".into(),
+                dir.join("no-such-dir/dead.jsonl").display().to_string(),
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        let alerts = write(&dir, "prev.jsonl", prev_alerts);
+        let dead = write(&dir, "prev-dead.jsonl", prev_dead);
+        let mut cmd = canary();
+        cmd.args(["run", "--config", DEMO_CONFIG, "--alerts-out"])
+            .arg(&alerts)
+            .args(&args);
+        if !args.iter().any(|a| a == "--dead-letter") {
+            cmd.arg("--dead-letter").arg(&dead);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert_eq!(std::fs::read(&alerts).unwrap(), prev_alerts, "{what}");
+        assert_eq!(std::fs::read(&dead).unwrap(), prev_dead, "{what}");
+        // The cause is printed once, not once per layer of the error.
+        assert!(err.matches("os error").count() <= 1, "{what}: {err}");
+        if what == "metrics address in use" {
+            assert!(
+                err.contains(&busy_addr) && err.contains("os error"),
+                "{err}"
+            );
+        }
+    }
+    drop(busy);
+}
+
+/// `--log trace` turns on the HTTP client's own logs, which write requests
+/// whole; the webhook token and the Slack webhook path must stay out.
+#[test]
+fn trace_logs_carry_no_webhook_secret() {
+    let rx = canary_testkit::receiver::Receiver::start(&[]);
+    let dir = tmp("trace-secrets");
+    let demo = std::fs::read_to_string(repo().join(DEMO_CONFIG)).unwrap();
+    let cfg = write(
+        &dir,
+        "canary.toml",
+        format!(
+            "{demo}\n[[sink]]\ntype = \"webhook\"\nurl_env = \"CANARY_TEST_HOOK\"\n\n\
+             [[sink]]\ntype = \"slack\"\nurl_env = \"CANARY_TEST_SLACK\"\n"
+        )
+        .as_bytes(),
+    );
+    let hook = rx.url("/hook?token=SECRETHOOKTOKEN");
+    let slack = rx.url("/services/T0SECRETA/B0SECRETB/XSECRETSLACK");
+    let out = canary()
+        .env("CANARY_LOG", "trace")
+        .env("CANARY_TEST_HOOK", &hook)
+        .env("CANARY_TEST_SLACK", &slack)
+        .args(["run", "--metrics-addr", "off", "--config"])
+        .arg(&cfg)
+        .args(["--input", DEMO_STREAM])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let reqs = rx.requests();
+    assert!(
+        reqs.iter().any(|r| r.path.contains("SECRETHOOKTOKEN"))
+            && reqs.iter().any(|r| r.path.contains("XSECRETSLACK")),
+        "both sinks were called"
+    );
+    assert!(
+        log.contains("DEBUG canary_sinks"),
+        "verbose logging is on: {log}"
+    );
+    let leaks: Vec<&str> = log.lines().filter(|l| l.contains("SECRET")).collect();
+    assert!(
+        leaks.is_empty(),
+        "secrets in the log:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// Config errors name the key and the line: a value of the wrong type, a
+/// file that is not UTF-8, two watches whose names differ only in case.
+#[test]
+fn config_errors_name_key_and_line() {
+    let dir = tmp("config-errors");
+    let check = |name: &str, bytes: &[u8]| {
+        let cfg = write(&dir, name, bytes);
+        let out = canary().arg("check-config").arg(&cfg).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check(
+        "type.toml",
+        b"[[watch]]\nname = \"acme\"\nmatch = [\"@acme\"]\n\n[alert]\nfloor = \"high\"\n",
+    );
+    assert!(
+        err.contains("type.toml:6: key `alert.floor`: invalid type: string \"high\", expected f64"),
+        "{err}"
+    );
+    let err = check(
+        "latin1.toml",
+        b"[[watch]]\nname = \"acme\"\nmatch = [\"caf\xe9\"]\n",
+    );
+    assert!(
+        err.contains("latin1.toml:3: not UTF-8 (byte offset 37, column 14)"),
+        "{err}"
+    );
+    let err = check(
+        "case.toml",
+        b"[[watch]]\nname = \"acme\"\nmatch = [\"acme\"]\n\n[[watch]]\nname = \"ACME\"\nmatch = [\"ACME\"]\n",
+    );
+    assert!(
+        err.contains("case.toml:6: key `watch.2.name`") && err.contains("ignoring case"),
+        "{err}"
+    );
+}
+
+/// A truncated compressed input is named in one warning, however many
+/// records it cost.
+#[test]
+fn a_truncated_input_is_named_in_one_warning() {
+    let dir = tmp("truncated");
+    let gz = std::fs::read(repo().join(DEMO_STREAM)).unwrap();
+    let cut = write(&dir, "cut.jsonl.gz", &gz[..gz.len() / 2]);
+    let out = canary()
+        .env("CANARY_LOG", "warn")
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--metrics-addr",
+            "off",
+            "--input",
+        ])
+        .arg(&cut)
+        .arg("--input")
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("cut.jsonl.gz"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("truncated or corrupt"), "{log}");
+}
+
+/// Metrics served beyond loopback are worth a warning.
+#[test]
+fn metrics_on_a_non_loopback_address_are_warned_about() {
+    let out = canary()
+        .env("CANARY_LOG", "warn")
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--input",
+            DEMO_STREAM,
+            "--limit",
+            "10",
+            "--metrics-addr",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("WARN") && log.contains("non-loopback") && log.contains("0.0.0.0"),
+        "{log}"
+    );
+    let out = canary()
+        .env("CANARY_LOG", "warn")
+        .args([
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--input",
+            DEMO_STREAM,
+            "--limit",
+            "10",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("non-loopback"), "{log}");
 }

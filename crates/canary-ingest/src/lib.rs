@@ -55,7 +55,7 @@ pub const PARSE_STACK_BYTES: usize = 32 << 20;
 #[non_exhaustive]
 pub enum IngestError {
     /// A path cannot be read (missing, unreadable directory).
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The path.
         path: PathBuf,

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +52,9 @@ pub struct Options {
     /// Most physical lines one CSV record may span; a quoted field still
     /// open after them (or after `max_line_bytes`) is `unterminated_quote`.
     pub csv_max_record_lines: usize,
+    /// Once set, stdin reads as ended, even while the writer keeps the pipe
+    /// open and sends nothing: a stop request must not wait for the next line.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             csv_max_record_lines: DEFAULT_CSV_MAX_RECORD_LINES,
+            stop: None,
         }
     }
 }
@@ -240,6 +244,88 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// A pipe (stdin, a FIFO, a character device) opened and read on a helper
+/// thread, so that a stop request ends it even while the writer keeps it
+/// open and sends nothing: a blocked `open(2)` or `read(2)` cannot be
+/// interrupted portably, so the helper is left behind and ends with the
+/// process.
+struct Stoppable {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+    chunk: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl Stoppable {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+    fn spawn<R: Read>(
+        open: impl FnOnce() -> io::Result<R> + Send + 'static,
+        stop: Arc<AtomicBool>,
+    ) -> Stoppable {
+        let (tx, rx) = sync_channel(2);
+        let spawned = std::thread::Builder::new()
+            .name("pipe-reader".into())
+            .spawn(move || {
+                let mut input = match open() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                loop {
+                    let mut buf = vec![0u8; 64 << 10];
+                    let r = match input.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            Ok(buf)
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => Err(e),
+                    };
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        let ended = spawned.is_err();
+        Stoppable {
+            rx,
+            stop,
+            chunk: Vec::new(),
+            pos: 0,
+            ended,
+        }
+    }
+}
+
+impl Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            if self.ended || self.stop.load(Ordering::Relaxed) {
+                return Ok(0);
+            }
+            match self.rx.recv_timeout(Self::POLL) {
+                Ok(Ok(c)) => (self.chunk, self.pos) = (c, 0),
+                Ok(Err(e)) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => self.ended = true,
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// The iterator over every input's items. See the crate docs for an example.
 pub struct Reader {
     opts: Options,
@@ -360,9 +446,13 @@ impl Reader {
             match s {
                 Source::Stdin => {
                     r.bytes_total = None;
+                    let reader: Box<dyn Read + Send> = match &r.opts.stop {
+                        Some(stop) => Box::new(Stoppable::spawn(|| Ok(io::stdin()), stop.clone())),
+                        None => Box::new(io::stdin()),
+                    };
                     r.queue.push_back(Input::Stream {
                         name: "-".to_owned(),
-                        reader: Box::new(io::stdin()),
+                        reader,
                     });
                 }
                 Source::Path(p) => r.add_path(p)?,
@@ -534,6 +624,19 @@ impl Reader {
                     .any(|e| lower_name(&name).ends_with(e))
                 {
                     self.open_tar_stream(path, size);
+                    return;
+                }
+                // Not a regular file (a FIFO, `/dev/stdin`): like stdin, it
+                // may stay open with nothing coming, and a stop must not wait.
+                if size.is_none()
+                    && let Some(stop) = &self.opts.stop
+                {
+                    let p = path.clone();
+                    let counted = Counting {
+                        inner: Stoppable::spawn(move || File::open(p), stop.clone()),
+                        count: self.counter.clone(),
+                    };
+                    self.start(&name, Box::new(counted), true);
                     return;
                 }
                 match File::open(&path) {

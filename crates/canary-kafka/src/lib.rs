@@ -41,13 +41,13 @@ pub use stages::{StageOptions, run_stage};
 #[non_exhaustive]
 pub enum Error {
     /// The client library refused a configuration or an operation.
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] rdkafka::error::KafkaError),
     /// A stage could not be built from its configuration.
     #[error(transparent)]
     Stage(#[from] canary_stages::Error),
     /// Reading or writing a local file (checkpoint, alert output).
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// Which file and what was being done.
         what: String,
@@ -65,7 +65,7 @@ pub enum Error {
     #[error("stopped before consuming")]
     Stopped,
     /// Metrics could not be registered.
-    #[error("metrics: {0}")]
+    #[error("metrics")]
     Metrics(#[from] prometheus::Error),
     /// A topic's metadata is missing or unusable.
     #[error("topic {topic}: {message}")]

@@ -15,7 +15,7 @@ mod progress;
 mod replay;
 mod summary;
 
-pub use pipeline::{Outputs, PipelineSpec, RunOptions, run, sort_by_event_time};
+pub use pipeline::{Outputs, Pipeline, PipelineSpec, RunOptions, run, sort_by_event_time};
 pub use replay::{ReplayOptions, Speed};
 pub use summary::{Latency, Summary};
 
@@ -30,7 +30,7 @@ pub enum Error {
     #[error(transparent)]
     Ingest(#[from] canary_ingest::IngestError),
     /// Writing an output failed.
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}")]
     Output {
         /// Which output.
         what: &'static str,

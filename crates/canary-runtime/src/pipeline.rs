@@ -103,6 +103,9 @@ struct DeadLetters {
     metrics: Metrics,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     error: Arc<Mutex<Option<std::io::Error>>>,
+    /// Inputs already named in a warning: a damaged file is worth one line
+    /// in the log, not one per record lost.
+    warned: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl DeadLetters {
@@ -118,10 +121,25 @@ impl DeadLetters {
             .entry(format!("{}/{}", d.stage, d.reason))
             .or_default() += 1;
         tracing::debug!(stage = %d.stage, reason = %d.reason, source = %d.source, offset = d.offset, detail = %d.detail, "dead letter");
+        if matches!(d.reason.as_str(), "read_error" | "truncated_json")
+            && self
+                .warned
+                .lock()
+                .expect("not poisoned")
+                .insert(d.source.to_string())
+        {
+            warn!(source = %d.source, line = d.offset, reason = %d.reason, detail = %d.detail,
+                "input is truncated or corrupt: what cannot be read of it is dead-lettered");
+        }
         if let Some(w) = self.out.lock().expect("not poisoned").as_mut() {
-            let r = serde_json::to_writer(&mut *w, d)
+            // One write of the whole line: a reader tailing the file never
+            // sees half a record, and nothing waits in a buffer for a crash.
+            let r = serde_json::to_vec(d)
                 .map_err(std::io::Error::from)
-                .and_then(|_| w.write_all(b"\n"));
+                .and_then(|mut line| {
+                    line.push(b'\n');
+                    w.write_all(&line)
+                });
             if let Err(e) = r {
                 self.error.lock().expect("not poisoned").get_or_insert(e);
             }
@@ -135,6 +153,59 @@ fn now_unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The stages built and the inputs opened: everything that can be wrong
+/// with what the user asked for has been checked, and nothing written yet.
+pub struct Pipeline {
+    normalize: Normalizer,
+    language: LanguageStage,
+    sentiment: SentimentStage,
+    aggregator: Aggregator,
+    reader: Reader,
+    opts: RunOptions,
+    stop: Arc<AtomicBool>,
+}
+
+impl Pipeline {
+    /// Builds every stage and opens the inputs (a missing file or a glob that
+    /// matches nothing is an error here). Once `stop` is set the inputs end,
+    /// stdin included even while its writer keeps it open.
+    ///
+    /// # Errors
+    /// A stage refuses its configuration, or an input cannot be opened.
+    pub fn new(
+        spec: &PipelineSpec,
+        opts: &RunOptions,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Pipeline, Error> {
+        let normalize = Normalizer::new(&spec.watches)?;
+        let language = LanguageStage::new(&spec.language)?;
+        let sentiment = SentimentStage::new(&spec.sentiment)?;
+        let names: Vec<String> = normalize.matcher().names().to_vec();
+        let aggregator = Aggregator::new(spec.aggregate.clone(), &names);
+        let mut ingest = opts.ingest.clone();
+        ingest.stop = Some(stop.clone());
+        let reader = Reader::open(&opts.inputs, ingest)?;
+        Ok(Pipeline {
+            normalize,
+            language,
+            sentiment,
+            aggregator,
+            reader,
+            opts: opts.clone(),
+            stop,
+        })
+    }
+
+    /// Runs until the inputs end (or the stop flag is set), then flushes
+    /// open windows.
+    ///
+    /// # Errors
+    /// Writing an output failed, or a stage thread panicked.
+    pub fn run(self, outputs: Outputs, metrics: &Metrics) -> Result<Summary, Error> {
+        run_built(self, outputs, metrics)
+    }
+}
+
 /// Runs the whole pipeline over `opts.inputs` until they end (or `stop` is
 /// set), then flushes open windows. Stage construction errors come back before
 /// any input is read.
@@ -145,20 +216,28 @@ pub fn run(
     metrics: &Metrics,
     stop: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
+    Pipeline::new(spec, opts, stop)?.run(outputs, metrics)
+}
+
+fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary, Error> {
     let started = Instant::now();
-    // Build everything first: a bad config must fail before any work starts.
-    let normalize = Normalizer::new(&spec.watches)?;
-    let language = LanguageStage::new(&spec.language)?;
-    let sentiment = SentimentStage::new(&spec.sentiment)?;
-    let names: Vec<String> = normalize.matcher().names().to_vec();
-    let aggregator = Aggregator::new(spec.aggregate.clone(), &names);
-    let reader = Reader::open(&opts.inputs, opts.ingest.clone())?;
+    let Pipeline {
+        normalize,
+        language,
+        sentiment,
+        aggregator,
+        reader,
+        opts,
+        stop,
+    } = p;
+    let opts = &opts;
 
     let dead = DeadLetters {
         out: Arc::new(Mutex::new(outputs.dead_letters)),
         metrics: metrics.clone(),
         counts: Arc::default(),
         error: Arc::default(),
+        warned: Arc::default(),
     };
     let cap = opts.channel_batches.max(1);
     let (tx_norm, rx_norm) = sync_channel::<Batch>(cap);
@@ -324,7 +403,7 @@ fn read_inputs(
                     if !send(&mut batch) {
                         break;
                     }
-                    thread::sleep(d);
+                    sleep_unless_stopped(d, stop);
                 }
             }
             IngestRecord::Delete { .. } => {
@@ -354,6 +433,19 @@ fn read_inputs(
     reporter.finish();
     metrics.input_bytes.set(reader.progress().bytes_read as i64);
     st
+}
+
+/// Sleeps `d`, cut short by a stop request: at `--speed realtime` the gap
+/// before the next post can be hours.
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + d;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        thread::sleep(left.min(Duration::from_millis(100)));
+    }
 }
 
 /// A batch of reader output with its JSON lines still unparsed.
@@ -622,23 +714,7 @@ fn aggregate(
                         continue;
                     }
                 }
-                AggregateOutput::Alert(a) => {
-                    let state = if a.state == AlertState::Firing {
-                        "firing"
-                    } else {
-                        "resolved"
-                    };
-                    metrics
-                        .alerts
-                        .with_label_values(&[a.kind.as_str(), state])
-                        .inc();
-                    info!(alert_id = %a.alert_id, state, watch = %a.watch, lang = %a.lang,
-                        negative_share = a.negative_share, baseline_share = a.baseline_share,
-                        volume = a.volume, "alert");
-                    if let Some(tx) = &alert_tx {
-                        let _ = tx.send(a.clone());
-                    }
-                }
+                AggregateOutput::Alert(_) => {}
             }
             line.clear();
             match &o {
@@ -648,6 +724,25 @@ fn aggregate(
             .map_err(|e| write_err(e.into()))?;
             line.push(b'\n');
             alerts.write_all(&line).map_err(write_err)?;
+            // Logged and handed to the sinks only once written: whoever
+            // reads the log finds the alert in the output already.
+            if let AggregateOutput::Alert(a) = &o {
+                let state = if a.state == AlertState::Firing {
+                    "firing"
+                } else {
+                    "resolved"
+                };
+                metrics
+                    .alerts
+                    .with_label_values(&[a.kind.as_str(), state])
+                    .inc();
+                info!(alert_id = %a.alert_id, state, watch = %a.watch, lang = %a.lang,
+                    negative_share = a.negative_share, baseline_share = a.baseline_share,
+                    volume = a.volume, "alert");
+                if let Some(tx) = &alert_tx {
+                    let _ = tx.send(a.clone());
+                }
+            }
         }
         if let Some(wm) = agg.watermark() {
             metrics

@@ -30,11 +30,15 @@ pub enum Error {
     Watch {
         /// The watch's name (or index when unnamed).
         watch: String,
+        /// 0-based position of the watch in the config.
+        index: usize,
+        /// The key at fault: `name` or `match`.
+        field: &'static str,
         /// What is wrong.
         message: String,
     },
     /// The language detector refused its configuration.
-    #[error("language: {0}")]
+    #[error("language")]
     Language(#[from] canary_lang::Error),
     /// A sentiment setting is invalid.
     #[error("sentiment: {0}")]

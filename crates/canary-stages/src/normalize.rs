@@ -71,26 +71,44 @@ impl WatchMatcher {
         let (mut pats, mut owner, mut handles, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, w) in watches.iter().enumerate() {
-            let err = |m: String| Error::Watch {
+            let err_at = |field: &'static str, m: String| Error::Watch {
                 watch: if w.name.is_empty() {
                     format!("#{}", i + 1)
                 } else {
                     w.name.clone()
                 },
+                index: i,
+                field,
                 message: m,
             };
+            let err = |m: String| err_at("match", m);
             if w.name.is_empty()
                 || !w
                     .name
                     .chars()
                     .all(|c| c.is_alphanumeric() || "_-.:".contains(c))
             {
-                return Err(err(
+                return Err(err_at(
+                    "name",
                     "name must be non-empty letters, digits, '_', '-', '.' or ':'".into(),
                 ));
             }
-            if names.contains(&w.name) {
-                return Err(err("defined twice".into()));
+            // Matching ignores case, so `acme` and `ACME` would count the
+            // same posts twice and page twice for one spike.
+            if let Some(first) = names
+                .iter()
+                .find(|n: &&String| n.to_lowercase() == w.name.to_lowercase())
+            {
+                return Err(err_at(
+                    "name",
+                    if *first == w.name {
+                        "defined twice".into()
+                    } else {
+                        format!(
+                            "same name as watch {first:?} (names are compared ignoring case, as matching is)"
+                        )
+                    },
+                ));
             }
             if w.patterns.is_empty() {
                 return Err(err("`match` needs at least one pattern".into()));
@@ -122,6 +140,8 @@ impl WatchMatcher {
             .build(&pats)
             .map_err(|e| Error::Watch {
                 watch: "*".into(),
+                index: 0,
+                field: "match",
                 message: e.to_string(),
             })?;
         Ok(WatchMatcher {

@@ -24,10 +24,10 @@ use std::sync::Arc;
 #[non_exhaustive]
 pub enum Error {
     /// A metric could not be registered (a programming error: duplicate name).
-    #[error("metrics registry: {0}")]
+    #[error("metrics registry")]
     Registry(#[from] prometheus::Error),
     /// The metrics endpoint could not bind its address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: String,
