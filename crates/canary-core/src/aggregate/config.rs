@@ -65,7 +65,7 @@ pub struct BaselineConfig {
 impl Default for BaselineConfig {
     fn default() -> Self {
         BaselineConfig {
-            half_life: Span::hours(6),
+            half_life: Span::hours(12),
             share_memory: 2_000,
             min_posts: 200,
             min_windows: 6,

@@ -57,13 +57,11 @@ const PRIOR_RHO_VOLUME: f64 = 0.1;
 /// Prior intra-window correlation of negative posts.
 const PRIOR_RHO_SHARE: f64 = 0.002;
 /// Scored posts by which an hour's share is shrunk towards the key's share.
-pub const SEASON_SHARE_PRIOR: f64 = 200.0;
+pub const SEASON_SHARE_PRIOR: f64 = 1000.0;
 /// Windows (at the same hour) by which an hour's volume factor is shrunk towards 1.
 const SEASON_VOLUME_PRIOR: f64 = 2.0;
 /// Counts above this multiple of the expectation are absorbed as this multiple.
 const WINSOR: f64 = 1.5;
-/// Until a key knows its own bursts, the volume test's alpha is this much smaller.
-const COLD_ALPHA: f64 = 1e-4;
 /// Below this fraction of confidence left after a gap, a key starts over.
 const FORGET_BELOW: f64 = 0.01;
 
@@ -464,8 +462,21 @@ impl KeyDetector {
         self.negative.is_firing() || self.volume.is_firing()
     }
 
-    /// Bytes of state one key holds, beside the episodes' alert ids.
-    pub const STATE_BYTES: usize = std::mem::size_of::<KeyDetector>();
+    /// Bytes of state this key holds: the struct, its two residual
+    /// histograms and the open episodes' alert ids.
+    pub fn state_bytes(&self) -> usize {
+        let ids = [&self.negative, &self.volume]
+            .iter()
+            .map(|e| match e {
+                Episode::Firing { id, .. } => id.capacity(),
+                Episode::Idle { .. } => 0,
+            })
+            .sum::<usize>();
+        std::mem::size_of::<KeyDetector>()
+            + (self.tail.bins.capacity() + self.slow_tail.bins.capacity())
+                * std::mem::size_of::<f32>()
+            + ids
+    }
 
     /// Decides window `[start, end)` with counts `c`. `make_id` is called
     /// only when an episode fires.
@@ -501,15 +512,12 @@ impl KeyDetector {
         let resid = ((c.volume as f64 + 1.0) / (mu + 1.0)).ln();
         let level_now = (c.volume as f64 + 1.0).ln();
         let tail_q = self.tail.quantile(p.tail_mass, p.tail_ready);
-        // Until the key has a history of its own bursts, the margin is wider.
-        let (alpha_needed, beyond_tail) = match tail_q {
-            Some(q) => (v.alpha, level_now > q),
-            None => (v.alpha * COLD_ALPHA, true),
-        };
+        // Before a key has seen a whole day, a morning ramp cannot be told
+        // from a surge: volume alerts wait for the first day of history.
         let window_hot = c.volume >= v.min_volume
             && c.volume as f64 >= v.factor * mu.max(1.0)
-            && vol_p < alpha_needed
-            && beyond_tail;
+            && vol_p < v.alpha
+            && tail_q.is_some_and(|q| level_now > q);
         // The slow scale: an hour-long surge of a few times the expectation.
         let sd = p.slow_decay;
         self.slow = [self.slow[0] * sd + c.volume as f64, self.slow[1] * sd + mu];
@@ -553,7 +561,9 @@ impl KeyDetector {
             if c.scored > 0 {
                 let llr = (x * (p1 / p0).ln() + (n - x) * ((1.0 - p1) / (1.0 - p0)).ln()) / phi;
                 let cs = &mut self.cusum;
-                cs.stat = (cs.stat + llr).clamp(0.0, p.h);
+                // One window alone is the window test's to judge: the
+                // sequential test needs evidence from at least two.
+                cs.stat = (cs.stat + llr.min(p.h / 2.0)).clamp(0.0, p.h);
                 if cs.stat > 0.0 {
                     cs.since.get_or_insert(start);
                     cs.negative += c.negative;

@@ -174,13 +174,14 @@ fn no_false_alerts_over_a_stationary_week_for_20_watches() {
 fn volume_surge_with_normal_share_raises_only_a_volume_alert() {
     let mut rng = Rng(3);
     let mut id = 0;
-    let surge = 100..112;
+    // Volume alerts wait for a day of history.
+    let surge = 388..400;
     let posts = stream(
         &mut rng,
         &mut id,
         "w0",
         0,
-        150,
+        450,
         |w| if surge.contains(&w) { 500 } else { 100 },
         |_| 0.02,
     );
@@ -192,7 +193,7 @@ fn volume_surge_with_normal_share_raises_only_a_volume_alert() {
     assert_eq!(all.len(), 2);
     assert_eq!(
         all[0].window_start,
-        crate::time::format_rfc3339(100 * 5 * MIN)
+        crate::time::format_rfc3339(388 * 5 * MIN)
     );
     assert_eq!(all[1].state, AlertState::Resolved);
 }
