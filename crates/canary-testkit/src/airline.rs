@@ -6,7 +6,8 @@
 //! Six watches, one per airline handle, matched on the text's mentions as a
 //! `[[watch]] match = ["@handle"]` would (case-insensitive). The rows labelled
 //! `Delta` address @JetBlue, so they land in the `jetblue` watch by their
-//! mentions. Every post is English; each tweet id counts once.
+//! mentions. The replay runs canary's own stages at their defaults (watch
+//! matching, language detection, VADER for English); each tweet id counts once.
 //!
 //! # Ground truth
 //! Per watch, time is cut into 6-hour blocks (UTC). With the human labels:
@@ -29,6 +30,10 @@ use canary_core::aggregate::{AggregateConfig, AggregateOutput, Aggregator, Alert
 use canary_core::record::{Post, Sentiment};
 use canary_core::stats::binomial_upper_tail;
 use canary_core::time::format_rfc3339;
+use canary_stages::{
+    Chain, LanguageConfig, LanguageStage, Normalizer, SentimentConfig, SentimentStage, Verdict,
+    WatchConfig,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
@@ -246,18 +251,32 @@ pub struct Firing {
     pub test: String,
 }
 
-/// Replays the tweets through an aggregator with `cfg`, scoring each text
-/// with canary's VADER. Returns the all-languages firings.
+/// Replays the tweets through canary's own per-post stages (watch matching,
+/// language detection, VADER for English, all at their defaults) and an
+/// aggregator with `cfg`, as `canary run` does. Returns the all-languages
+/// firings.
 pub fn replay(cfg: &AggregateConfig, tweets: &[Tweet]) -> Vec<Firing> {
     let names: Vec<String> = WATCHES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let watches: Vec<WatchConfig> = WATCHES
+        .iter()
+        .map(|(n, h)| WatchConfig {
+            name: (*n).to_owned(),
+            patterns: vec![(*h).to_owned()],
+        })
+        .collect();
+    let mut chain = Chain {
+        normalize: Normalizer::new(&watches).expect("valid watches"),
+        language: LanguageStage::new(&LanguageConfig::default()).expect("default language"),
+        sentiment: SentimentStage::new(&SentimentConfig::default()).expect("default sentiment"),
+    };
     let mut agg = Aggregator::new(cfg.clone(), &names);
     let mut out = Vec::new();
     let mut firings = Vec::new();
     for t in tweets {
         let mut p = Post::new(t.id.clone(), t.event_ms, t.text.clone());
-        p.lang = Some("en".into());
-        p.watches = t.watches.iter().map(|&w| names[w].clone()).collect();
-        p.sentiment = Some(t.sentiment);
+        if chain.process(&mut p) != Verdict::Keep {
+            continue;
+        }
         agg.on_post(&p, &mut out);
         collect(&mut out, &names, &mut firings);
     }
