@@ -7,8 +7,7 @@
 //!   counts (`baseline.half_life`). Each hour of the day (UTC) and each day of
 //!   the week learns its factor online from the windows that fall in it
 //!   (`baseline.season_half_life`), and is used only once it has seen
-//!   `baseline.season_min_days` days; before that the factor is 1 and the
-//!   cold-start dispersion prior keeps the margin wide.
+//!   `baseline.season_min_days` days; before that the factor is 1.
 //! - **Negative share** is expected to be the key's share, learnt from
 //!   evidence rather than from time: the memory spans whichever is longer,
 //!   `baseline.half_life` or `baseline.share_memory` scored posts, so a watch
@@ -26,22 +25,35 @@
 //!   [`PRIOR_WINDOWS`] windows.
 //!
 //! # Tests
-//! - `window`: one window against the expectation, an exact negative-binomial
-//!   tail for volume and a beta-binomial-corrected binomial tail for the
-//!   negative share (`alert.alpha`, `volume.alpha`). Fires a large, sudden
-//!   change in its first window.
-//! - `sequential`: a one-sided binomial CUSUM of the negative share, the
+//! - Volume, `window`: at least `volume.factor` times the expectation,
+//!   `volume.min_volume` posts, an exact negative-binomial tail below
+//!   `volume.alpha`, **and** more posts than all but one window of the key's
+//!   own last `volume.rarity` (a decayed histogram of its window volumes,
+//!   bursts included). Real mention streams burst routinely; this rule pages
+//!   only on a burst beyond the key's own, and bounds a stationary key's
+//!   volume alerts to about one per `rarity`. The same rule applies to the
+//!   volume smoothed over `volume.slow_scale`, which catches surges sustained
+//!   over hours that no single window shows. Volume alerts wait for a day of
+//!   history: before a key has seen a morning, a morning ramp cannot be told
+//!   from a surge.
+//! - Negative share, `window`: one window against the expectation, a
+//!   beta-binomial-corrected binomial tail below `alert.alpha`, at least
+//!   `alert.floor` and `alert.min_rise` above the expectation, with
+//!   `alert.min_volume` scored posts. Fires a large, sudden change in its
+//!   first window.
+//! - Negative share, `sequential`: a one-sided binomial CUSUM, the
 //!   log-likelihood ratio of `expected + alert.slow_rise` against the
 //!   expectation, divided by the variance inflation and summed over windows
-//!   while positive. It fires at `ln(1 / alert.slow_alpha)`, so evidence from
-//!   many small windows adds up: a slow burn at tens of posts an hour fires
-//!   within hours. The statistic is capped at the threshold, so it falls back
-//!   to zero soon after a burn ends.
+//!   while positive. It fires at `ln(1 / alert.slow_alpha)` once the run holds
+//!   `alert.min_volume` scored posts whose share is `alert.min_rise` above the
+//!   expectation, so evidence from many small windows adds up. One window
+//!   adds at most half the threshold (one window alone is the window test's
+//!   to judge), and the statistic is capped at the threshold, so it falls
+//!   back to zero soon after a burn ends.
 //!
-//! Both tests also need the usual practical significance: the share at least
-//! `alert.floor` and `alert.min_rise` above the expectation over the evidence's
-//! span, and `alert.min_volume` scored posts in it; volume at least
-//! `volume.factor` times the expectation and `volume.min_volume` posts.
+//! Bursts that do not alert are absorbed winsorised (at [`WINSOR`] times the
+//! expectation), so that they do not drag the level, and the profile of
+//! their hour, up after them.
 
 use super::baseline::{Episode, EpisodeRules, Resolution, Transition};
 use super::config::AggregateConfig;
@@ -61,7 +73,7 @@ pub const SEASON_SHARE_PRIOR: f64 = 1000.0;
 /// Windows (at the same hour) by which an hour's volume factor is shrunk towards 1.
 const SEASON_VOLUME_PRIOR: f64 = 2.0;
 /// Counts above this multiple of the expectation are absorbed as this multiple.
-const WINSOR: f64 = 1.5;
+pub const WINSOR: f64 = 1.5;
 /// Below this fraction of confidence left after a gap, a key starts over.
 const FORGET_BELOW: f64 = 0.01;
 
@@ -312,15 +324,16 @@ impl Season {
 
 /// Bins of the volume histogram.
 const TAIL_BINS: usize = 112;
-/// Lowest binned value of ln(c + 1).
+/// Lowest binned value.
 const TAIL_MIN: f64 = 0.0;
 /// Width of a bin in natural-log units (~13%).
 const TAIL_STEP: f64 = 0.125;
 
-/// The key's own distribution of volume residuals, ln((c + 1) / (μ + 1)),
-/// over every window including its bursts, exponentially decayed. Its upper
-/// tail says how large a surge this key produces routinely; a volume alert
-/// needs a surge beyond it.
+/// An exponentially decayed histogram, in natural-log bins, of a volume
+/// figure over every window of the key, bursts included: ln(c + 1) of the
+/// window counts, or the log ratio of smoothed to expected volume for the
+/// slow scale. Its upper tail says how large a burst this key produces
+/// routinely; a volume alert needs one beyond it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tail {
     bins: Vec<f32>,
@@ -401,7 +414,8 @@ pub struct Decision {
     pub expected_volume: f64,
     /// ln((volume + 1) / (expected + 1)).
     pub volume_residual: f64,
-    /// The residual a surge must exceed (the key's routine bursts), once known.
+    /// ln(volume + 1) a window must exceed to be a surge (the key's routine
+    /// bursts), once the key has a day of history.
     pub volume_tail: Option<f64>,
     /// The negative-share episode's transition.
     pub negative: Transition,
