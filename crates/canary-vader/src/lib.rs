@@ -44,7 +44,8 @@
 //!   buffer first, with CPython 3.12's whitespace and case tables (generated
 //!   by `tools/gen_unicode_tables.py`, Unicode 15.0).
 //! - The reference's quirks are kept on purpose: the `list.index`-based
-//!   rescaling around "but", the strip-punctuation-unless-two-chars-remain
+//!   rescaling around "but" (found through an index of positions by value,
+//!   so a long post costs O(n log n), not the reference's O(n²)), the strip-punctuation-unless-two-chars-remain
 //!   token rule, mixed-case lexicon keys that can never match, the exact-zero
 //!   tests, which idiom values are Python ints, CPython 3.12's compensated
 //!   `sum()` (which treats ints and floats differently) and Python's
@@ -63,6 +64,8 @@ mod lexicon;
 mod pyfloat;
 mod text;
 mod unicode_tables;
+
+use std::hash::{BuildHasherDefault, Hasher};
 
 use canary_core::Sentiment;
 
@@ -97,6 +100,7 @@ pub struct Analyzer {
     table: &'static Table,
     toks: Vec<Tok>,
     sentiments: Vec<Val>,
+    but_index: ButIndex,
     /// The text with emoji replaced by their descriptions (non-ASCII texts).
     rewritten: String,
 }
@@ -121,6 +125,7 @@ impl Analyzer {
             table: lexicon::table(),
             toks: Vec::with_capacity(64),
             sentiments: Vec::with_capacity(64),
+            but_index: ButIndex::default(),
             rewritten: String::with_capacity(256),
         }
     }
@@ -139,7 +144,13 @@ impl Analyzer {
             tokenize(self.table, self.rewritten.as_bytes(), false, &mut self.toks);
             count_marks(self.rewritten.as_bytes())
         };
-        score(&self.toks, &mut self.sentiments, exclaims, questions)
+        score(
+            &self.toks,
+            &mut self.sentiments,
+            &mut self.but_index,
+            exclaims,
+            questions,
+        )
     }
 }
 
@@ -345,7 +356,13 @@ fn classify(table: &Table, tok: &[u8], ascii: bool) -> Tok {
 }
 
 /// `polarity_scores` after tokenization.
-fn score(toks: &[Tok], sentiments: &mut Vec<Val>, exclaims: usize, questions: usize) -> Sentiment {
+fn score(
+    toks: &[Tok],
+    sentiments: &mut Vec<Val>,
+    but_index: &mut ButIndex,
+    exclaims: usize,
+    questions: usize,
+) -> Sentiment {
     let n = toks.len();
     let upper = toks.iter().filter(|t| t.upper).count();
     // allcap_differential: some but not all tokens are ALL CAPS.
@@ -364,7 +381,7 @@ fn score(toks: &[Tok], sentiments: &mut Vec<Val>, exclaims: usize, questions: us
         }
         sentiments.push(sentiment_valence(toks, i, cap_diff));
     }
-    but_check(toks, sentiments);
+    but_check(toks, sentiments, but_index);
     score_valence(sentiments, exclaims, questions)
 }
 
@@ -542,13 +559,27 @@ fn least_check(val: Val, toks: &[Tok], i: usize) -> Val {
     val
 }
 
-/// `_but_check`, literally: for each value in turn, `list.index` finds the
-/// first equal value, and that position is rescaled. Repeated values thus
-/// rescale the first occurrence again and again while later ones keep theirs.
-fn but_check(toks: &[Tok], sentiments: &mut [Val]) {
+/// Token counts up to which [`but_check`] runs the reference's loop as it
+/// is written: its cost grows with the square of the count, but below this
+/// it is cheaper than maintaining [`ButIndex`].
+const BUT_LITERAL_MAX: usize = 64;
+
+/// `_but_check`: for each value in turn, `list.index` finds the first equal
+/// value, and that position is rescaled. Repeated values thus rescale the
+/// first occurrence again and again while later ones keep theirs.
+fn but_check(toks: &[Tok], sentiments: &mut [Val], index: &mut ButIndex) {
     let Some(bi) = toks.iter().position(|t| t.word == w::BUT) else {
         return;
     };
+    if sentiments.len() <= BUT_LITERAL_MAX {
+        but_check_literal(bi, sentiments);
+    } else {
+        index.but_check(bi, sentiments);
+    }
+}
+
+/// The reference's loop, one linear search per value.
+fn but_check_literal(bi: usize, sentiments: &mut [Val]) {
     for k in 0..sentiments.len() {
         let s = sentiments[k];
         let si = sentiments
@@ -560,6 +591,127 @@ fn but_check(toks: &[Tok], sentiments: &mut [Val]) {
         } else if si > bi {
             sentiments[si] = Val::float(s.v * 1.5);
         }
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+/// The positions of the `sentiments` list grouped by value, so that
+/// `list.index(v)` is the smallest position of `v`'s group. Each group is a
+/// leftist min-heap threaded through three arrays indexed by position (a
+/// position is in exactly one group at a time), which keeps a long post's
+/// `_but_check` at O(n log n) and lets the buffers be reused without
+/// allocating.
+#[derive(Default)]
+struct ButIndex {
+    /// Root position of each group, keyed by [`value_key`].
+    roots: std::collections::HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    /// Length of the right spine, which the leftist shape keeps logarithmic
+    /// and so bounds the recursion of [`ButIndex::merge`].
+    rank: Vec<u32>,
+}
+
+/// A multiply-xorshift hash of a [`value_key`], several times cheaper than
+/// SipHash. A seeded hash would buy nothing here: the keys are valences from
+/// the lexicon and their halvings, not bytes an author controls freely.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x ^ (x >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+/// Python's `==` on floats: `-0.0` equals `0.0`. Values are never NaN.
+#[inline]
+fn value_key(v: f64) -> u64 {
+    if v == 0.0 { 0 } else { v.to_bits() }
+}
+
+impl ButIndex {
+    fn but_check(&mut self, bi: usize, sentiments: &mut [Val]) {
+        let n = u32::try_from(sentiments.len()).expect("a text holds fewer than 2^32 tokens");
+        self.roots.clear();
+        self.left.clear();
+        self.left.resize(n as usize, NIL);
+        self.right.clear();
+        self.right.resize(n as usize, NIL);
+        self.rank.clear();
+        self.rank.resize(n as usize, 1);
+        for k in 0..n {
+            // Position k joins its group only now: every position already in
+            // a group is smaller, and later ones cannot be a group's first.
+            let s = sentiments[k as usize];
+            let key = value_key(s.v);
+            let first = self.roots.get(&key).copied().unwrap_or(NIL);
+            let si = if first == NIL { k } else { first };
+            let f = match (si as usize).cmp(&bi) {
+                std::cmp::Ordering::Less => 0.5,
+                std::cmp::Ordering::Greater => 1.5,
+                std::cmp::Ordering::Equal => {
+                    let root = self.merge(first, k);
+                    self.roots.insert(key, root);
+                    continue;
+                }
+            };
+            if si != k {
+                // si leaves the group, k stays in it.
+                let rest = self.merge(self.left[si as usize], self.right[si as usize]);
+                self.left[si as usize] = NIL;
+                self.right[si as usize] = NIL;
+                self.rank[si as usize] = 1;
+                let root = self.merge(rest, k);
+                self.roots.insert(key, root);
+            }
+            let new = Val::float(s.v * f);
+            sentiments[si as usize] = new;
+            self.insert(value_key(new.v), si);
+        }
+    }
+
+    fn insert(&mut self, key: u64, pos: u32) {
+        let root = self.roots.get(&key).copied().unwrap_or(NIL);
+        let root = self.merge(root, pos);
+        self.roots.insert(key, root);
+    }
+
+    fn rank_of(&self, node: u32) -> u32 {
+        if node == NIL {
+            0
+        } else {
+            self.rank[node as usize]
+        }
+    }
+
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        let (a, b) = if b < a { (b, a) } else { (a, b) };
+        let ai = a as usize;
+        let r = self.merge(self.right[ai], b);
+        self.right[ai] = r;
+        if self.rank_of(self.left[ai]) < self.rank_of(r) {
+            self.right[ai] = self.left[ai];
+            self.left[ai] = r;
+        }
+        self.rank[ai] = self.rank_of(self.right[ai]) + 1;
+        a
     }
 }
 

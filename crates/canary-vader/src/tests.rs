@@ -106,15 +106,91 @@ fn but_check_rescales_by_first_equal_value() {
         ..Tok::default()
     };
     let toks = [tok(0), tok(0), tok(w::BUT), tok(0), tok(0)];
-    let mut s = [
+    let s = [
         Val::float(2.0),
         Val::float(1.0),
         Val::ZERO,
         Val::float(1.0),
         Val::float(1.5),
     ];
-    but_check(&toks, &mut s);
-    assert_eq!(s.map(|v| v.v), [0.5, 0.5, 0.0, 1.0, 2.25]);
+    let mut literal = s;
+    but_check(&toks, &mut literal, &mut ButIndex::default());
+    assert_eq!(literal.map(|v| v.v), [0.5, 0.5, 0.0, 1.0, 2.25]);
+    let mut indexed = s;
+    ButIndex::default().but_check(2, &mut indexed);
+    assert_eq!(indexed.map(|v| v.v), [0.5, 0.5, 0.0, 1.0, 2.25]);
+}
+
+#[test]
+fn but_index_rescales_exactly_as_the_literal_loop() {
+    // Few distinct values, so that rescaled values keep colliding with later
+    // ones (2.0 halves into 1.0, 1.0 into 0.5, 0.5 x 1.5 = 0.75 ...), ints
+    // and floats mix, and zeros of both signs repeat.
+    const VALUES: [Val; 9] = [
+        Val::ZERO,
+        Val {
+            v: -0.0,
+            int: false,
+        },
+        Val { v: 0.5, int: false },
+        Val {
+            v: 0.75,
+            int: false,
+        },
+        Val { v: 1.0, int: false },
+        Val { v: 1.5, int: false },
+        Val { v: 2.0, int: false },
+        Val { v: -2.0, int: true },
+        Val { v: 3.0, int: true },
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut index = ButIndex::default();
+    for round in 0..3000 {
+        let n = 1 + (next() % 300) as usize;
+        let alphabet = 2 + (next() % (VALUES.len() as u64 - 1)) as usize;
+        let values: Vec<Val> = (0..n)
+            .map(|_| VALUES[(next() % alphabet as u64) as usize])
+            .collect();
+        let bi = (next() % n as u64) as usize;
+        let mut literal = values.clone();
+        but_check_literal(bi, &mut literal);
+        let mut indexed = values.clone();
+        index.but_check(bi, &mut indexed);
+        let bits = |v: &[Val]| v.iter().map(|x| (x.v.to_bits(), x.int)).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&indexed),
+            bits(&literal),
+            "round {round}: {values:?}, but at {bi}"
+        );
+    }
+}
+
+/// A 2 MB post used to take ~50 s: `_but_check` searched the whole list once
+/// per token. The bound is loose on purpose (a debug build on a busy machine
+/// scores it in well under 0.1 s); the text without "but" is the yardstick.
+#[test]
+fn a_two_megabyte_post_with_but_scores_in_linear_time() {
+    let unit = "the service was good but the wait was bad and I am sad ";
+    let with_but = unit.repeat(2_000_000 / unit.len());
+    let without_but = with_but.replace(" but ", " and ");
+    let mut vader = Analyzer::new();
+    let t = std::time::Instant::now();
+    let plain = vader.polarity_scores(&without_but);
+    let yardstick = t.elapsed();
+    let t = std::time::Instant::now();
+    let s = vader.polarity_scores(&with_but);
+    let took = t.elapsed();
+    assert!(plain != s, "\"but\" rescaled nothing");
+    assert!(
+        took < std::time::Duration::from_secs(1).max(yardstick * 10),
+        "2 MB with \"but\": {took:?}; without: {yardstick:?}"
+    );
 }
 
 #[test]
