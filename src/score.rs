@@ -57,7 +57,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                     Err(_) => Line::Bad(name.clone(), lineno, "invalid_utf8".into()),
                     Ok(s) if args.lines => Line::Text(lineno.into(), s),
                     Ok(s) if s.trim().is_empty() => continue,
-                    Ok(s) => match serde_json::from_str::<In>(&s) {
+                    Ok(s) => match read_json(&s) {
                         Ok(i) => Line::Text(i.id, i.text),
                         Err(e) => Line::Bad(name.clone(), lineno, format!("invalid_json: {e}")),
                     },
@@ -93,6 +93,17 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     out.flush()?;
     tracing::info!(scored = n, skipped = bad, "done");
     Ok(())
+}
+
+/// One `{id, text}` line, a lone surrogate escape read as U+FFFD as the
+/// pipeline reads it.
+fn read_json(s: &str) -> serde_json::Result<In> {
+    serde_json::from_str::<In>(s).or_else(|e| {
+        match canary_ingest::parse::replace_lone_surrogates(s) {
+            Some(fixed) => serde_json::from_str::<In>(&fixed),
+            None => Err(e),
+        }
+    })
 }
 
 /// Scores a chunk on as many threads as there are analyzers, keeping order.

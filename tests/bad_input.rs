@@ -703,3 +703,53 @@ fn metrics_on_a_non_loopback_address_are_warned_about() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(!log.contains("non-loopback"), "{log}");
 }
+
+/// Python writes a post cut inside an emoji's surrogate pair as valid JSON
+/// with a lone `\ud83d`; the post is read with U+FFFD in its place and
+/// scored as the reference scores the original.
+#[test]
+fn lone_surrogate_escapes_are_read_as_replacement_characters() {
+    let dir = tmp("lone-surrogate");
+    let lone = STATUS
+        .replace("@acme hello", r"@acme \ud83d oops, good")
+        .replace("854644297813", "854644297816");
+    let input = format!("{lone}\n{STATUS}\n");
+    let path = write(&dir, "in.jsonl", input.as_bytes());
+    for strict in [false, true] {
+        let (dead, log) = run_demo(&path, &dir.join(format!("dead-{strict}.jsonl")), strict);
+        assert!(dead.is_empty(), "{dead:#?}");
+        assert!(log.contains("read 2 records: 2 posts"), "{log}");
+    }
+
+    let out = canary()
+        .arg("score")
+        .arg(write(
+            &dir,
+            "score.jsonl",
+            br#"{"id":"a","text":"\ud83d oops good"}"#,
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let scores = json_lines(&out.stdout);
+    // vaderSentiment 3.3.2 on "\ud83d oops good".
+    assert_eq!(scores.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(scores[0]["compound"].as_f64(), Some(0.4404));
+    assert_eq!(scores[0]["pos"].as_f64(), Some(0.592));
+}
+
+/// A 10 MB post with "but" used to take `canary score` over 11 minutes:
+/// the reference's "but" rule is quadratic as written.
+#[test]
+fn a_ten_megabyte_post_is_scored() {
+    let dir = tmp("long-post");
+    let unit = "the service was good but the wait was bad and I am sad ";
+    let text = unit.repeat(10_000_000 / unit.len());
+    let line = serde_json::json!({"id": "long", "text": text}).to_string();
+    let path = write(&dir, "long.jsonl", line.as_bytes());
+    let out = canary().arg("score").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let scores = json_lines(&out.stdout);
+    assert_eq!(scores.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(scores[0]["compound"].as_f64(), Some(-1.0));
+}

@@ -19,6 +19,9 @@ use serde_json::value::RawValue;
 use crate::timefmt::parse_created_at;
 
 mod fast;
+mod surrogate;
+
+pub use surrogate::replace_lone_surrogates;
 
 /// Which input format to expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -200,11 +203,25 @@ pub fn parse_line_into(line: &[u8], opts: &ParseOptions, out: &mut Vec<Parsed>) 
         out.push(notice(NoticeKind::KeepAlive));
         return;
     }
+    let start = out.len();
+    parse_document(t, opts, out);
+    // serde_json refuses lone surrogates wherever the line nests them; read
+    // again with U+FFFD in their place. Only lines already refused pay for it.
+    let refused = out[start..]
+        .iter()
+        .any(|o| matches!(o, Parsed::Rejected(r) if r.reason == Reason::InvalidJson));
+    if refused && let Some(fixed) = replace_lone_surrogates(t) {
+        out.truncate(start);
+        parse_document(&fixed, opts, out);
+    }
+}
+
+fn parse_document(t: &str, opts: &ParseOptions, out: &mut Vec<Parsed>) {
     if t.starts_with('[') {
         parse_array(t, opts, out);
-        return;
+    } else {
+        parse_value(t, opts, out);
     }
-    parse_value(t, opts, out);
 }
 
 fn parse_value(t: &str, opts: &ParseOptions, out: &mut Vec<Parsed>) {
@@ -1204,6 +1221,35 @@ mod tests {
             };
             assert_eq!(p.event_ms, 7);
         }
+    }
+
+    #[test]
+    fn lone_surrogates_read_as_replacement_characters() {
+        let status = format!(
+            r#"{{"created_at":"{CREATED}","id_str":"1","text":"\ud83d oops \ud83d\ude02 \ude02","user":{{"screen_name":"ann"}}}}"#
+        );
+        let want = "\u{fffd} oops 😂 \u{fffd}";
+        assert_eq!(post(&status).text, want, "fast path");
+        let strict = ParseOptions {
+            strict_json: true,
+            ..ParseOptions::default()
+        };
+        match parse_line(status.as_bytes(), &strict).as_slice() {
+            [Parsed::Record(IngestRecord::Post(p))] => assert_eq!(p.text, want, "serde path"),
+            other => panic!("strict: {other:?}"),
+        }
+        let page = r#"{"data":[{"id":"10","created_at":"2021-09-22T14:03:15.000Z","text":"v2 \udbff!"}],"meta":{}}"#;
+        assert_eq!(post(page).text, "v2 \u{fffd}!", "v2 page");
+        let array = format!(r#"[{status}]"#);
+        match parse_line(array.as_bytes(), &ParseOptions::default()).as_slice() {
+            [Parsed::Record(IngestRecord::Post(p))] => assert_eq!(p.text, want, "array"),
+            other => panic!("array: {other:?}"),
+        }
+        assert_eq!(
+            reason(br#"{"text":"\ud83d\u12g4"}"#),
+            Reason::InvalidJson,
+            "a bad escape after a lone surrogate is still bad"
+        );
     }
 
     #[test]
