@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use canary_core::aggregate::{
     AggregateConfig, AlertConfig, BaselineConfig, ExplainConfig, VolumeAlertConfig, WindowConfig,
 };
+use canary_core::event_time::EventTimeConfig;
 use canary_runtime::PipelineSpec;
 use canary_sinks::SinkConfig;
 use canary_stages::{LanguageConfig, SentimentConfig, WatchConfig};
@@ -27,6 +28,9 @@ pub struct Config {
     /// Event-time windows.
     #[serde(default)]
     pub window: WindowConfig,
+    /// Which event times may move the watermark (`future` posts).
+    #[serde(default)]
+    pub event_time: EventTimeConfig,
     /// Baselines.
     #[serde(default)]
     pub baseline: BaselineConfig,
@@ -341,6 +345,14 @@ impl Config {
             return Err(("sentiment.languages".into(), e.to_string()));
         }
         self.aggregate().validate()?;
+        for (key, span) in [
+            ("event_time.max_ahead", self.event_time.max_ahead),
+            ("event_time.max_jump", self.event_time.max_jump),
+        ] {
+            if span.ms() <= 0 {
+                return Err((key.into(), "must be longer than 0s".into()));
+            }
+        }
         if let Some(c) = &self.input.csv {
             c.mapping()?;
         }
@@ -373,6 +385,7 @@ impl Config {
             language: self.language.clone(),
             sentiment: self.sentiment.clone(),
             aggregate: self.aggregate(),
+            event_time: self.event_time.clone(),
         }
     }
 

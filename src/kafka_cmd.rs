@@ -172,6 +172,7 @@ pub fn stage(args: &StageArgs) -> Result<()> {
         language: spec.language,
         sentiment: spec.sentiment,
         aggregate: spec.aggregate,
+        event_time: spec.event_time,
         parse: canary_ingest::ParseOptions {
             format: crate::parse_format(&args.format)?,
             assume_time: parse_time("--assume-time", &args.assume_time)?,
@@ -427,7 +428,7 @@ impl Gate {
 fn replay_item(item: Item, gate: &mut Gate, out: &mut RawProducer) -> Result<bool> {
     match item {
         Item::DeadLetter(d) => out.send_dead_letter(&d)?,
-        Item::Record(rec) => {
+        Item::Record(rec, _) => {
             let time = match &rec {
                 IngestRecord::Post(p) => Some(p.event_ms),
                 _ => None,

@@ -753,3 +753,80 @@ fn a_ten_megabyte_post_is_scored() {
     assert_eq!(scores.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(scores[0]["compound"].as_f64(), Some(-1.0));
 }
+
+/// The demo's lines as text.
+fn demo_text_lines() -> Vec<String> {
+    String::from_utf8(demo_lines())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `line` with another id and created_at.
+fn redated(line: &str, id: u64, created_at: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["id"] = id.into();
+    v["id_str"] = id.to_string().into();
+    v["created_at"] = created_at.into();
+    v.to_string()
+}
+
+/// One @acme post dated 2200 at the head of the demo used to move the
+/// watermark to 2200: every later post was late and no alert fired. It is
+/// dead-lettered `future` (ahead of the clock), as is a post dated a year
+/// ahead mid-stream (ahead of the stream), and the demo keeps its 4 alerts.
+/// Late posts name the file and line they came from.
+#[test]
+fn far_future_posts_are_dead_lettered_and_late_ones_keep_their_line() {
+    let dir = tmp("future");
+    let mut lines = demo_text_lines();
+    let n = lines.len();
+    let head = redated(&lines[0], 1, "Wed Jan 01 00:00:00 +0000 2200");
+    let ahead = redated(&lines[n / 2], 2, "Tue May 06 12:00:00 +0000 2025");
+    // An hour behind the newest post at the end of the stream: late.
+    let late = redated(&lines[n - 1], 3, "Mon May 06 13:00:00 +0000 2024");
+    lines.insert(n / 2, ahead);
+    lines.insert(0, head);
+    lines.push(late);
+    let mut input = lines.join("\n");
+    input.push('\n');
+    let path = write(&dir, "in.jsonl", input.as_bytes());
+    let dl = dir.join("dead.jsonl");
+    let out = canary()
+        .env("CANARY_LOG", "info")
+        .args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"])
+        .arg("--input")
+        .arg(&path)
+        .arg("--dead-letter")
+        .arg(&dl)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let alerts = json_lines(&out.stdout);
+    assert_eq!(alerts.len(), 4, "{log}");
+    let dead = json_lines(&std::fs::read(&dl).unwrap());
+    let got: Vec<(&str, u64)> = dead
+        .iter()
+        .map(|d| (d["reason"].as_str().unwrap(), d["offset"].as_u64().unwrap()))
+        .collect();
+    let (mid, last) = (n as u64 / 2 + 2, n as u64 + 3);
+    assert_eq!(
+        got,
+        [("future", 1), ("future", mid), ("late", last)],
+        "{dead:#?}"
+    );
+    for d in &dead {
+        assert_eq!(d["stage"], "aggregate");
+        assert_eq!(d["source"].as_str().unwrap(), path.to_str().unwrap());
+    }
+    assert!(
+        dead[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2200-01-01T00:00:00Z is too far ahead of the processing clock"),
+        "{dead:#?}"
+    );
+    assert!(log.contains("aggregate/future=2"), "{log}");
+}

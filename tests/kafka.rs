@@ -945,3 +945,65 @@ fn sigterm_after_the_broker_died_gives_up_on_outputs_in_bounded_time() {
         dir.display()
     );
 }
+
+/// A post dated 2200 at the head of the stream must not move normalize's
+/// event-time stamp (and with it every aggregate's watermark) to 2200: it is
+/// dead-lettered `future` and the alerts are the embedded run's.
+#[test]
+fn a_post_dated_2200_is_future_and_costs_no_alert() {
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tmp("kafka-future-input");
+    let demo_text = {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(demo()).expect("demo"))
+            .read_to_string(&mut s)
+            .expect("gunzip");
+        s
+    };
+    let first = demo_text.lines().next().expect("a line");
+    let mut head: serde_json::Value = serde_json::from_str(first).expect("json");
+    head["id"] = 1.into();
+    head["id_str"] = "1".into();
+    head["created_at"] = "Wed Jan 01 00:00:00 +0000 2200".into();
+    let input = dir.join("demo-2200.jsonl");
+    std::fs::write(&input, format!("{head}\n{demo_text}")).expect("write");
+    let want = embedded(&input);
+    assert_eq!(
+        want.alerts.len(),
+        4,
+        "the embedded run keeps the demo's alerts"
+    );
+
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "future");
+    p.start_all();
+    p.replay_and_check(&input, &[], &want);
+
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", format!("{}dlq-reader", p.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[&format!("{}dead-letters", p.prefix)])
+        .expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        assert!(Instant::now() < deadline, "no dead letter");
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
+            break serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
+                .expect("dead letter json");
+        }
+    };
+    assert_eq!(body["reason"], "future", "{body}");
+    assert_eq!(body["stage"], "normalize", "{body}");
+    assert!(
+        body["raw"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"id\":\"1\""),
+        "{body}"
+    );
+}

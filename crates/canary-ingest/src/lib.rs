@@ -20,7 +20,7 @@
 //! let reader = Reader::open(["dumps/", "-"], Options::default())?;
 //! for item in reader {
 //!     match item {
-//!         Item::Record(record) => { /* post, delete or notice */ }
+//!         Item::Record(record, _origin) => { /* post, delete or notice */ }
 //!         Item::DeadLetter(dl) => eprintln!("{}:{} {}", dl.source, dl.offset, dl.reason),
 //!     }
 //! }
@@ -40,7 +40,7 @@ use std::path::PathBuf;
 pub use canary_core::{DeadLetter, IngestRecord, NoticeKind, Post};
 pub use csv_input::CsvMapping;
 pub use parse::{Format, ParseOptions, Parsed, Reason, Rejection, parse_line, parse_line_into};
-pub use read::{Deferred, Item, Options, Progress, RawLine, Reader, Source, parse_raw};
+pub use read::{Deferred, Item, Options, Origin, Progress, RawLine, Reader, Source, parse_raw};
 pub use timefmt::TimeFormat;
 
 /// Stack a thread needs to call [`parse_line`] on any input: serde_json

@@ -101,10 +101,21 @@ impl Source {
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)]
 pub enum Item {
-    /// A post, deletion or notice.
-    Record(IngestRecord),
+    /// A post, deletion or notice, with where it was read: a stage that
+    /// rejects it later (a `late` post) points the user at the line.
+    Record(IngestRecord, Origin),
     /// A rejected record, with its source name and 1-based line number.
     DeadLetter(DeadLetter),
+}
+
+/// Where a record was read. The name is shared with every record of the
+/// same input, so carrying it costs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Input name: a file path (`archive.tar:member` inside a tar), `-` for stdin.
+    pub source: Arc<str>,
+    /// 1-based line number (CSV: the row's line; a document: its first line).
+    pub line: u64,
 }
 
 /// A line of a JSON-lines input, read but not parsed: bytes
@@ -149,9 +160,15 @@ pub fn parse_raw(
     );
 }
 
-fn to_item(p: Parsed, source: &str, line: u64, raw: &[u8]) -> Item {
+fn to_item(p: Parsed, source: &Arc<str>, line: u64, raw: &[u8]) -> Item {
     match p {
-        Parsed::Record(r) => Item::Record(r),
+        Parsed::Record(r) => Item::Record(
+            r,
+            Origin {
+                source: source.clone(),
+                line,
+            },
+        ),
         Parsed::Rejected(r) => {
             let raw = r.raw.as_deref().map(str::as_bytes).unwrap_or(raw);
             Item::DeadLetter(DeadLetter::new(

@@ -38,7 +38,7 @@ fn records(p: &Path) -> (Vec<IngestRecord>, Vec<(String, u64)>) {
     let mut dead = Vec::new();
     for item in Reader::open_path(p, Options::default()).unwrap() {
         match item {
-            Item::Record(r) => recs.push(r),
+            Item::Record(r, _) => recs.push(r),
             Item::DeadLetter(d) => dead.push((d.reason, d.offset)),
         }
     }

@@ -6,6 +6,7 @@ use crate::message::{Envelope, Kind, Rec, decode};
 use crate::runner::{self, Common, In, Out, Processor, dead_letter, now_ms};
 use canary_core::IngestRecord;
 use canary_core::aggregate::AggregateConfig;
+use canary_core::event_time::{EventTime, EventTimeConfig, FutureGuard};
 use canary_core::time::floor_to;
 use canary_ingest::{ParseOptions, Parsed, parse_line_into};
 use canary_stages::{
@@ -34,6 +35,9 @@ pub struct StageOptions {
     pub sentiment: SentimentConfig,
     /// Aggregate config (normalize needs the window length for watermarks).
     pub aggregate: AggregateConfig,
+    /// Which event times may move the watermark: normalize, which stamps
+    /// the stream's newest event time for every aggregate, applies it.
+    pub event_time: EventTimeConfig,
     /// Parser options of the ingest stage.
     pub parse: ParseOptions,
     /// Most messages handled between two deliveries.
@@ -104,6 +108,7 @@ fn stage_inner(
                 partitions: n,
                 window_ms: opts.aggregate.window.length.ms(),
                 max_event: None,
+                guard: FutureGuard::new(opts.event_time.clone()),
                 metrics: m,
                 scratch: Vec::new(),
             };
@@ -381,6 +386,8 @@ struct Normalize {
     /// Newest event time of the watched posts so far: the stamp that lets
     /// each aggregate partition close windows as one process would.
     max_event: Option<i64>,
+    /// Keeps posts dated far ahead out of `max_event` and the windows.
+    guard: FutureGuard,
     metrics: Metrics,
     scratch: Vec<u8>,
 }
@@ -396,7 +403,7 @@ impl Normalize {
         self.scratch = json;
     }
 
-    fn one(&mut self, e: Envelope, out: &mut Out) {
+    fn one(&mut self, m: &In<'_>, index: Option<usize>, e: Envelope, out: &mut Out) {
         match (e.kind, e.rec) {
             (Kind::Record, Some(IngestRecord::Post(mut post))) => {
                 if let Verdict::Drop(reason) = self.normalizer.process(&mut post) {
@@ -407,6 +414,24 @@ impl Normalize {
                     return;
                 }
                 let event_ms = post.event_ms;
+                let verdict = self.guard.check(event_ms, Some(now_ms()));
+                if verdict != EventTime::Accept {
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&["normalize", "future"])
+                        .inc();
+                    let raw = serde_json::to_vec(&post).expect("posts serialize");
+                    out.push(dead_letter(
+                        &self.topics,
+                        StageName::Normalize,
+                        "future",
+                        verdict.detail(event_ms),
+                        m,
+                        index,
+                        &raw,
+                    ));
+                    return;
+                }
                 let mut watches = std::mem::take(&mut post.watches);
                 let last = watches.pop();
                 // One envelope per watch, so each watch's aggregate sees it.
@@ -458,8 +483,8 @@ impl Normalize {
 impl Processor for Normalize {
     fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
         let stage = StageName::Normalize;
-        for (_, e) in read_envelopes(m, &self.topics, stage, out) {
-            self.one(e, out);
+        for (index, e) in read_envelopes(m, &self.topics, stage, out) {
+            self.one(m, index, e, out);
         }
         Ok(())
     }

@@ -5,8 +5,9 @@ use crate::{Error, Summary};
 use canary_core::aggregate::{
     AggregateConfig, AggregateOutput, Aggregator, AlertState, DeleteOutcome, PostOutcome,
 };
-use canary_core::{DeadLetter, IngestRecord};
-use canary_ingest::{Item, Reader};
+use canary_core::event_time::{EventTime, EventTimeConfig, FutureGuard};
+use canary_core::{DeadLetter, IngestRecord, Post};
+use canary_ingest::{Item, Origin, Reader};
 use canary_stages::{
     LanguageConfig, LanguageStage, Normalizer, PostStage, SentimentConfig, SentimentStage, Verdict,
     WatchConfig,
@@ -32,6 +33,8 @@ pub struct PipelineSpec {
     pub sentiment: SentimentConfig,
     /// Aggregate stage.
     pub aggregate: AggregateConfig,
+    /// Which event times may move the watermark.
+    pub event_time: EventTimeConfig,
 }
 
 /// Runtime knobs: what the command line says.
@@ -91,6 +94,7 @@ pub struct Outputs {
 
 struct Msg {
     rec: IngestRecord,
+    origin: Origin,
     at: Instant,
 }
 
@@ -160,6 +164,7 @@ pub struct Pipeline {
     language: LanguageStage,
     sentiment: SentimentStage,
     aggregator: Aggregator,
+    guard: FutureGuard,
     reader: Reader,
     opts: RunOptions,
     stop: Arc<AtomicBool>,
@@ -190,6 +195,7 @@ impl Pipeline {
             language,
             sentiment,
             aggregator,
+            guard: FutureGuard::new(spec.event_time.clone()),
             reader,
             opts: opts.clone(),
             stop,
@@ -226,6 +232,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         language,
         sentiment,
         aggregator,
+        guard,
         reader,
         opts,
         stop,
@@ -274,6 +281,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
     let s = spawn_stage(sentiment, rx_sent, tx_agg, metrics);
     let agg = aggregate(
         aggregator,
+        guard,
         rx_agg,
         outputs.alerts,
         outputs.alert_tx,
@@ -378,12 +386,12 @@ fn read_inputs(
         }
         st.read += 1;
         records.inc();
-        let rec = match item {
+        let (rec, origin) = match item {
             Item::DeadLetter(d) => {
                 dead.send(&d);
                 continue;
             }
-            Item::Record(r) => r,
+            Item::Record(r, o) => (r, o),
         };
         match &rec {
             IngestRecord::Post(p) => {
@@ -418,6 +426,7 @@ fn read_inputs(
         }
         batch.push(Msg {
             rec,
+            origin,
             at: Instant::now(),
         });
         if batch.len() >= opts.batch_size && !send(&mut batch) {
@@ -581,11 +590,11 @@ pub fn sort_by_event_time(reader: &mut Reader) -> Vec<Item> {
     for item in reader.by_ref() {
         match item {
             Item::DeadLetter(_) => dead.push(item),
-            Item::Record(IngestRecord::Post(ref p)) => {
+            Item::Record(IngestRecord::Post(ref p), _) => {
                 last = p.event_ms;
                 keyed.push((last, item));
             }
-            Item::Record(_) => keyed.push((last, item)),
+            Item::Record(..) => keyed.push((last, item)),
         }
     }
     keyed.sort_by_key(|(t, _)| *t);
@@ -656,8 +665,23 @@ struct AggregateResult {
     latency: Option<crate::Latency>,
 }
 
+/// A post the aggregate refuses, pointing at the line it was read from. The
+/// line itself is no longer held: `raw` is the post as canary read it.
+fn refused(p: &Post, origin: &Origin, reason: &str, detail: String) -> DeadLetter {
+    DeadLetter::new(
+        "aggregate",
+        reason,
+        detail,
+        &origin.source,
+        origin.line,
+        serde_json::to_string(p).unwrap_or_default().as_bytes(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn aggregate(
     mut agg: Aggregator,
+    mut guard: FutureGuard,
     rx: Receiver<Batch>,
     mut alerts: Box<dyn Write + Send>,
     alert_tx: Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
@@ -776,23 +800,32 @@ fn aggregate(
         };
         let t = Instant::now();
         let n = batch.len();
+        let now = now_unix_ms();
         for m in batch {
             match m.rec {
                 IngestRecord::Post(p) => {
                     let waited = m.at.elapsed();
                     latency.observe(waited.as_secs_f64());
                     hist.saturating_record(waited.as_micros() as u64);
+                    let verdict = guard.check(p.event_ms, Some(now));
+                    if verdict != EventTime::Accept {
+                        dead.send(&refused(
+                            &p,
+                            &m.origin,
+                            "future",
+                            verdict.detail(p.event_ms),
+                        ));
+                        continue;
+                    }
                     match agg.on_post(&p, &mut out) {
-                        PostOutcome::Late => dead.send(&DeadLetter::new(
-                            "aggregate",
+                        PostOutcome::Late => dead.send(&refused(
+                            &p,
+                            &m.origin,
                             "late",
                             format!(
                                 "event time {} is behind the watermark",
                                 canary_core::time::format_rfc3339(p.event_ms)
                             ),
-                            "pipeline",
-                            0,
-                            serde_json::to_string(&p).unwrap_or_default().as_bytes(),
                         )),
                         PostOutcome::Duplicate => metrics
                             .posts_dropped

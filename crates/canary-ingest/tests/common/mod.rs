@@ -20,9 +20,11 @@ impl Tally {
         let mut t = Tally::default();
         for item in items {
             match item {
-                Item::Record(IngestRecord::Post(p)) => t.posts.push(p),
-                Item::Record(IngestRecord::Delete { id, at_ms, .. }) => t.deletes.push((id, at_ms)),
-                Item::Record(IngestRecord::Notice { kind, .. }) => {
+                Item::Record(IngestRecord::Post(p), _) => t.posts.push(p),
+                Item::Record(IngestRecord::Delete { id, at_ms, .. }, _) => {
+                    t.deletes.push((id, at_ms))
+                }
+                Item::Record(IngestRecord::Notice { kind, .. }, _) => {
                     *t.notices.entry(kind).or_default() += 1
                 }
                 Item::DeadLetter(d) => t.dead.push(d),
