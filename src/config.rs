@@ -275,6 +275,14 @@ fn locate(text: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// Watches refused beyond: a post matching them all would cost the
+/// aggregate ~2 ms and each open window ~1.3 GB (measured figures scaled
+/// from 501 watches, README).
+pub const MAX_WATCHES: usize = 1000;
+
+/// Watches beyond which `load` warns.
+pub const WARN_WATCHES: usize = 100;
+
 impl Config {
     /// Parses and validates config text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
@@ -321,13 +329,39 @@ impl Config {
                 ),
             }
         })?;
-        Ok(Config::parse(&text, &file)?)
+        let cfg = Config::parse(&text, &file)?;
+        if let Some(w) = cfg.watch_count_warning() {
+            tracing::warn!("{file}: {w}");
+        }
+        Ok(cfg)
+    }
+
+    /// A warning when there are more watches than [`WARN_WATCHES`].
+    pub fn watch_count_warning(&self) -> Option<String> {
+        let n = self.watches.len();
+        (n > WARN_WATCHES).then(|| {
+            format!(
+                "{n} watches: a post costs the aggregate about 2 µs, and each open window \
+                 about 1.3 MB, per watch it matches (at 501 watches matching every post: \
+                 ~950 posts/s); above {WARN_WATCHES} watches, check that few match the same posts"
+            )
+        })
     }
 
     /// Checks what serde cannot: ranges, relations, and that each stage builds.
     pub fn validate(&self) -> std::result::Result<(), (String, String)> {
         if self.watches.is_empty() {
             return Err(("watch".into(), "at least one [[watch]] is required".into()));
+        }
+        if self.watches.len() > MAX_WATCHES {
+            return Err((
+                format!("watch.{}.name", MAX_WATCHES + 1),
+                format!(
+                    "{} watches; at most {MAX_WATCHES}: time and memory grow with the \
+                     watches each post matches (see the README's configuration section)",
+                    self.watches.len()
+                ),
+            ));
         }
         if let Err(e) = canary_stages::WatchMatcher::new(&self.watches) {
             let key = match &e {
@@ -458,5 +492,26 @@ mod tests {
         );
         let e = Config::parse("", "c.toml").unwrap_err().to_string();
         assert!(e.contains("at least one [[watch]]"), "{e}");
+    }
+
+    #[test]
+    fn watch_count_is_bounded() {
+        let watches = |n: usize| {
+            (0..n)
+                .map(|i| format!("[[watch]]\nname = \"w{i}\"\nmatch = [\"@acme\"]\n"))
+                .collect::<String>()
+        };
+        let c = Config::parse(&watches(WARN_WATCHES), "c.toml").unwrap();
+        assert_eq!(c.watch_count_warning(), None);
+        let c = Config::parse(&watches(WARN_WATCHES + 1), "c.toml").unwrap();
+        assert!(c.watch_count_warning().unwrap().starts_with("101 watches"));
+        assert!(Config::parse(&watches(MAX_WATCHES), "c.toml").is_ok());
+        let e = Config::parse(&watches(MAX_WATCHES + 1), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:3002: key `watch.1001.name`: 1001 watches; at most 1000"),
+            "{e}"
+        );
     }
 }

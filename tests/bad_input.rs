@@ -830,3 +830,37 @@ fn far_future_posts_are_dead_lettered_and_late_ones_keep_their_line() {
     );
     assert!(log.contains("aggregate/future=2"), "{log}");
 }
+
+/// Every watch a post matches costs the aggregate time and window memory:
+/// past 100 watches canary warns, past 1000 it refuses the config.
+#[test]
+fn too_many_watches_warn_then_are_refused() {
+    let dir = tmp("many-watches");
+    let watches = |n: usize| {
+        (0..n)
+            .map(|i| format!("[[watch]]\nname = \"w{i}\"\nmatch = [\"@acme\"]\n"))
+            .collect::<String>()
+    };
+    let run = |n: usize| {
+        let cfg = write(&dir, &format!("w{n}.toml"), watches(n).as_bytes());
+        let input = write(&dir, "in.jsonl", format!("{STATUS}\n").as_bytes());
+        canary()
+            .args(["run", "--metrics-addr", "off", "--config"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    let out = run(101);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("101 watches: a post costs"), "{log}");
+    let out = run(1001);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("key `watch.1001.name`: 1001 watches; at most 1000"),
+        "{log}"
+    );
+}
