@@ -3,7 +3,7 @@
 
 use crate::config::StageName;
 use crate::message::{Envelope, Kind, Rec};
-use crate::runner::{self, In, Out, OutRec, Processor, dead_letter, now_ms};
+use crate::runner::{self, In, Out, OutRec, Processor, dead_letter_at_line, now_ms};
 use crate::stages::{StageOptions, read_envelopes};
 use crate::{Error, Topics};
 use canary_core::IngestRecord;
@@ -306,6 +306,7 @@ impl Aggregate {
         {
             agg.advance_to(wm, &mut self.outputs);
         }
+        let src = env.src;
         match (env.kind, env.rec) {
             (Kind::Record, Some(IngestRecord::Post(p))) => {
                 if env.raw_ms > 0 {
@@ -318,7 +319,7 @@ impl Aggregate {
                 match agg.on_post(&p, &mut self.outputs) {
                     PostOutcome::Late => {
                         self.late.inc();
-                        out.push(dead_letter(
+                        out.push(dead_letter_at_line(
                             &self.topics,
                             StageName::Aggregate,
                             "late",
@@ -328,6 +329,7 @@ impl Aggregate {
                             ),
                             m,
                             index,
+                            src,
                             raw.get(index),
                         ));
                     }

@@ -64,6 +64,23 @@ pub struct Envelope {
     /// When the line was written to `raw` (ms since the epoch), for latency.
     #[serde(default)]
     pub raw_ms: i64,
+    /// Where on `raw` the record's line is, set by ingest and kept by every
+    /// stage after it, so a stage that refuses the post later (a `late` post)
+    /// points at the line itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<RawPos>,
+}
+
+/// A line's position on the `raw` topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawPos {
+    /// Partition.
+    pub p: i32,
+    /// Offset of the message.
+    pub o: i64,
+    /// The line's position inside a packed message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i: Option<u32>,
 }
 
 impl Envelope {
@@ -75,6 +92,7 @@ impl Envelope {
             rec: Some(rec),
             max_event_ms: None,
             raw_ms,
+            src: None,
         }
     }
 
@@ -86,6 +104,7 @@ impl Envelope {
             rec: None,
             max_event_ms,
             raw_ms,
+            src: None,
         }
     }
 
@@ -248,6 +267,11 @@ mod tests {
         });
         let mut e = Envelope::record(IngestRecord::Post(p), 5);
         e.max_event_ms = Some(7);
+        e.src = Some(RawPos {
+            p: 0,
+            o: 41,
+            i: Some(3),
+        });
         let back = Envelope::from_slice(&e.to_vec()).expect("parses");
         assert_eq!(back, e);
         assert!(Envelope::from_slice(br#"{"v":1,"kind":"record"}"#).is_err());

@@ -386,6 +386,34 @@ pub(crate) fn flush(p: &Prod, stopping: &Stopping) -> Result<(), Error> {
     Ok(())
 }
 
+/// A dead letter for a record that ingest read from `raw` at `src`:
+/// source, offset and `source_index` name the line on `raw` (the message
+/// `m` it arrived in now holds only canary's record); without `src` (a
+/// record from an older build), `m` and `index` as [`dead_letter`] does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dead_letter_at_line(
+    topics: &Topics,
+    stage: StageName,
+    reason: &str,
+    detail: String,
+    m: &In<'_>,
+    index: Option<usize>,
+    src: Option<crate::message::RawPos>,
+    raw: &[u8],
+) -> OutRec {
+    let Some(src) = src else {
+        return dead_letter(topics, stage, reason, detail, m, index, raw);
+    };
+    let line = In {
+        topic: &topics.raw,
+        partition: src.p,
+        offset: src.o,
+        ..*m
+    };
+    let index = src.i.map(|i| i as usize);
+    dead_letter(topics, stage, reason, detail, &line, index, raw)
+}
+
 /// A dead letter for the DLQ topic, with the headers operators filter on.
 /// `index`: the record's position within a message that packs several (it
 /// then extends the key and has a `source_index` header).

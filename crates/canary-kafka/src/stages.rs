@@ -2,8 +2,8 @@
 
 use crate::Error;
 use crate::config::{KafkaConfig, StageName, Topics, watch_partition};
-use crate::message::{Envelope, Kind, Rec, decode};
-use crate::runner::{self, Common, In, Out, Processor, dead_letter, now_ms};
+use crate::message::{Envelope, Kind, RawPos, Rec, decode};
+use crate::runner::{self, Common, In, Out, Processor, dead_letter, dead_letter_at_line, now_ms};
 use canary_core::IngestRecord;
 use canary_core::aggregate::AggregateConfig;
 use canary_core::event_time::{EventTime, EventTimeConfig, FutureGuard};
@@ -338,7 +338,13 @@ impl Ingest {
                     if matches!(rec, IngestRecord::Delete { .. }) {
                         self.metrics.notices.with_label_values(&["delete"]).inc();
                     }
-                    out.pack(parsed, 0, &Envelope::record(rec, raw_ms));
+                    let mut env = Envelope::record(rec, raw_ms);
+                    env.src = Some(RawPos {
+                        p: m.partition,
+                        o: m.offset,
+                        i: index.and_then(|i| u32::try_from(i).ok()),
+                    });
+                    out.pack(parsed, 0, &env);
                 }
                 Parsed::Rejected(r) => {
                     let reason = r.reason.as_str();
@@ -421,13 +427,14 @@ impl Normalize {
                         .with_label_values(&["normalize", "future"])
                         .inc();
                     let raw = serde_json::to_vec(&post).expect("posts serialize");
-                    out.push(dead_letter(
+                    out.push(dead_letter_at_line(
                         &self.topics,
                         StageName::Normalize,
                         "future",
                         verdict.detail(event_ms),
                         m,
                         index,
+                        e.src,
                         &raw,
                     ));
                     return;
@@ -438,11 +445,11 @@ impl Normalize {
                 for w in watches {
                     let mut one = post.clone();
                     one.watches = vec![w];
-                    self.to_watch(one, e.raw_ms, out);
+                    self.to_watch(one, e.raw_ms, e.src, out);
                 }
                 if let Some(w) = last {
                     post.watches = vec![w];
-                    self.to_watch(post, e.raw_ms, out);
+                    self.to_watch(post, e.raw_ms, e.src, out);
                 }
                 let before = self.max_event;
                 if before.is_none_or(|b| event_ms > b) {
@@ -472,10 +479,11 @@ impl Normalize {
     }
 
     /// A post with its one watch, to that watch's partition.
-    fn to_watch(&self, post: canary_core::Post, raw_ms: i64, out: &mut Out) {
+    fn to_watch(&self, post: canary_core::Post, raw_ms: i64, src: Option<RawPos>, out: &mut Out) {
         let partition = watch_partition(&post.watches[0], self.partitions);
         let mut env = Envelope::record(IngestRecord::Post(post), raw_ms);
         env.max_event_ms = self.max_event;
+        env.src = src;
         out.pack(&self.topics.normalized, partition, &env);
     }
 }
