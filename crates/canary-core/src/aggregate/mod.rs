@@ -35,7 +35,7 @@ pub use output::{
     AggregateOutput, Alert, AlertKind, AlertState, Evidence, Sample, Term, WindowSummary,
 };
 pub use state::{AggregatorState, StateError};
-pub use terms::{BaselineTerms, WindowTerms, for_each_term};
+pub use terms::{BaselineTerms, TermBuf, WindowTerms, for_each_term};
 
 use crate::record::Post;
 use crate::time::{floor_to, format_rfc3339};
@@ -203,7 +203,7 @@ pub struct Aggregator {
     /// Whether the stream's current silence was declared a gap.
     in_gap: bool,
     stats: AggregateStats,
-    scratch: String,
+    terms: TermBuf,
 }
 
 /// Id key for de-duplication: the id itself when numeric (exact, no collisions),
@@ -256,7 +256,7 @@ impl Aggregator {
             last_data_end: None,
             in_gap: false,
             stats: AggregateStats::default(),
-            scratch: String::new(),
+            terms: TermBuf::default(),
         }
     }
 
@@ -336,6 +336,7 @@ impl Aggregator {
         let (keep, snip) = (self.cfg.explain.samples, self.cfg.explain.snippet_chars);
         let mut counted = false;
         let mut any_watch = false;
+        let mut tokenized = false;
         for name in &post.watches {
             let Some(&w) = self.watch_index.get(name) else {
                 continue;
@@ -354,7 +355,11 @@ impl Aggregator {
             ww.all.add(post, keep, snip);
             ww.langs.entry(lang).or_default().add(post, keep, snip);
             if mark.negative {
-                ww.negative_terms.add_text(&post.text, &mut self.scratch);
+                if !tokenized {
+                    self.terms.fill(&post.text);
+                    tokenized = true;
+                }
+                ww.negative_terms.add_terms(&self.terms);
             }
             let ws = &mut self.watches[usize::from(w)];
             ws.keys.entry(0).or_default();

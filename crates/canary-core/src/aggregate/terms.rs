@@ -211,6 +211,38 @@ pub fn for_each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
     }
 }
 
+/// The terms of one text, tokenized once: a post that matches many watches
+/// is counted in each watch's window without being tokenized again.
+#[derive(Debug, Default)]
+pub struct TermBuf {
+    terms: String,
+    ends: Vec<usize>,
+    buf: String,
+}
+
+impl TermBuf {
+    /// Tokenizes `text`, replacing what was held.
+    pub fn fill(&mut self, text: &str) {
+        self.terms.clear();
+        self.ends.clear();
+        let (terms, ends) = (&mut self.terms, &mut self.ends);
+        for_each_term(text, &mut self.buf, |t| {
+            terms.push_str(t);
+            ends.push(terms.len());
+        });
+    }
+
+    /// The terms, in text order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let t = &self.terms[start..e];
+            start = e;
+            t
+        })
+    }
+}
+
 /// Term counts of one window's negative posts.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct WindowTerms {
@@ -221,16 +253,25 @@ pub struct WindowTerms {
 impl WindowTerms {
     /// Counts the terms of one negative post.
     pub fn add_text(&mut self, text: &str, buf: &mut String) {
-        for_each_term(text, buf, |t| {
-            if let Some(c) = self.counts.get_mut(t) {
-                *c += 1;
-            } else if self.counts.len() < WINDOW_TERM_CAP {
-                self.counts.insert(t.into(), 1);
-            } else {
-                return;
-            }
-            self.total += 1;
-        });
+        for_each_term(text, buf, |t| self.add_term(t));
+    }
+
+    /// Counts terms tokenized once for several windows.
+    pub fn add_terms(&mut self, terms: &TermBuf) {
+        for t in terms.iter() {
+            self.add_term(t);
+        }
+    }
+
+    fn add_term(&mut self, t: &str) {
+        if let Some(c) = self.counts.get_mut(t) {
+            *c += 1;
+        } else if self.counts.len() < WINDOW_TERM_CAP {
+            self.counts.insert(t.into(), 1);
+        } else {
+            return;
+        }
+        self.total += 1;
     }
 
     /// Whether nothing was counted.
