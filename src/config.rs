@@ -379,6 +379,7 @@ impl Config {
             return Err(("sentiment.languages".into(), e.to_string()));
         }
         self.aggregate().validate()?;
+        self.watch_overrides()?;
         for (key, span) in [
             ("event_time.max_ahead", self.event_time.max_ahead),
             ("event_time.max_jump", self.event_time.max_jump),
@@ -401,15 +402,50 @@ impl Config {
         })
     }
 
-    /// The aggregate stage's part.
+    /// The aggregate stage's part, with the watches that set their own
+    /// `alert`, `volume` or `baseline` keys (checked by [`Config::validate`]).
     pub fn aggregate(&self) -> AggregateConfig {
+        let mut cfg = self.file_aggregate();
+        cfg.watches = self.watch_overrides().unwrap_or_default();
+        cfg
+    }
+
+    fn file_aggregate(&self) -> AggregateConfig {
         AggregateConfig {
             window: self.window.clone(),
             baseline: self.baseline.clone(),
             alert: self.alert.clone(),
             volume: self.volume.clone(),
             explain: self.explain.clone(),
+            watches: Default::default(),
         }
+    }
+
+    /// The whole aggregate config of each watch that sets keys of its own.
+    fn watch_overrides(
+        &self,
+    ) -> std::result::Result<std::collections::BTreeMap<String, AggregateConfig>, (String, String)>
+    {
+        let base = self.file_aggregate();
+        let mut out = std::collections::BTreeMap::new();
+        for (i, w) in self.watches.iter().enumerate() {
+            let sections: Vec<(&str, &canary_stages::normalize::SectionOverride)> = [
+                ("alert", &w.alert),
+                ("volume", &w.volume),
+                ("baseline", &w.baseline),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
+            if sections.is_empty() {
+                continue;
+            }
+            let cfg = base
+                .for_watch(&sections)
+                .map_err(|(k, m)| (format!("watch.{}.{k}", i + 1), m))?;
+            out.insert(w.name.clone(), cfg);
+        }
+        Ok(out)
     }
 
     /// Everything the pipeline needs.
@@ -513,5 +549,35 @@ mod tests {
             e.starts_with("c.toml:3002: key `watch.1001.name`: 1001 watches; at most 1000"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_watch_sets_its_own_alert_volume_and_baseline_keys() {
+        let c = Config::parse(
+            "[[watch]]\nname = \"big\"\nmatch = [\"@big\"]\n\n[[watch]]\nname = \"small\"\nmatch = [\"@small\"]\nalert = { min_volume = 10, slow_alpha = 1e-3 }\nvolume = { enabled = false }\n",
+            "c.toml",
+        )
+        .unwrap();
+        let a = c.aggregate();
+        assert!(!a.watches.contains_key("big"));
+        let small = &a.watches["small"];
+        assert_eq!(small.alert.min_volume, 10);
+        assert_eq!(small.alert.slow_alpha, 1e-3);
+        assert!(!small.volume.enabled);
+        assert_eq!(small.alert.floor, a.alert.floor, "the rest is the file's");
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\nalert = { flor = 0.2 }\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("watch.1.alert.flor"), "{e}");
+        let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\nwindow = { length = \"1h\" }\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("window"), "{e}");
     }
 }

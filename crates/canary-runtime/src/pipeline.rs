@@ -913,6 +913,7 @@ mod tests {
             watches: vec![WatchConfig {
                 name: "acme".into(),
                 patterns: vec!["@acme".into(), "acme corp".into()],
+                ..Default::default()
             }],
             ..Default::default()
         };

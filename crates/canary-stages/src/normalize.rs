@@ -16,8 +16,11 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use canary_core::Post;
 use serde::{Deserialize, Serialize};
 
+/// Settings of one section that a watch sets differently from the file.
+pub type SectionOverride = serde_json::Map<String, serde_json::Value>;
+
 /// One watch in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchConfig {
     /// Name used in alerts and metric labels.
@@ -25,6 +28,15 @@ pub struct WatchConfig {
     /// Patterns: `@handle`, `#hashtag`, or a word/phrase.
     #[serde(rename = "match")]
     pub patterns: Vec<String>,
+    /// `[alert]` keys this watch sets differently (e.g. `alert = { min_volume = 10 }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<SectionOverride>,
+    /// `[volume]` keys this watch sets differently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<SectionOverride>,
+    /// `[baseline]` keys this watch sets differently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<SectionOverride>,
 }
 
 fn is_word(c: char) -> bool {
@@ -281,6 +293,7 @@ mod tests {
         WatchConfig {
             name: name.into(),
             patterns: pats.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
         }
     }
 

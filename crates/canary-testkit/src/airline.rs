@@ -262,6 +262,7 @@ pub fn replay(cfg: &AggregateConfig, tweets: &[Tweet]) -> Vec<Firing> {
         .map(|(n, h)| WatchConfig {
             name: (*n).to_owned(),
             patterns: vec![(*h).to_owned()],
+            ..Default::default()
         })
         .collect();
     let mut chain = Chain {

@@ -6,6 +6,7 @@
 
 use crate::duration::Span;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Event-time windowing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,9 +220,50 @@ pub struct AggregateConfig {
     pub volume: VolumeAlertConfig,
     /// Alert explanations.
     pub explain: ExplainConfig,
+    /// Watches whose `[alert]`, `[volume]` or `[baseline]` settings differ,
+    /// by watch name: their whole config (see [`AggregateConfig::for_watch`]).
+    #[serde(skip)]
+    pub watches: BTreeMap<String, AggregateConfig>,
 }
 
+/// The sections a watch may set differently: windows are shared by every
+/// watch, explanations are the file's.
+pub const WATCH_SECTIONS: [&str; 3] = ["alert", "volume", "baseline"];
+
 impl AggregateConfig {
+    /// This config with some keys of `[alert]`, `[volume]` or `[baseline]`
+    /// replaced, as `(section, keys)`: what a watch that sets them uses.
+    /// Returns `(dotted key, message)` for an unknown key, a wrong type or a
+    /// value out of range.
+    pub fn for_watch(
+        &self,
+        sections: &[(&str, &serde_json::Map<String, serde_json::Value>)],
+    ) -> Result<AggregateConfig, (String, String)> {
+        let mut doc = serde_json::to_value(self).map_err(|e| (String::new(), e.to_string()))?;
+        for (section, keys) in sections {
+            if !WATCH_SECTIONS.contains(section) {
+                return Err(((*section).to_owned(), "cannot be set per watch".into()));
+            }
+            for (k, v) in keys.iter() {
+                let slot = &mut doc[*section];
+                if slot.get(k).is_none() {
+                    return Err((format!("{section}.{k}"), "unknown key".into()));
+                }
+                slot[k] = v.clone();
+            }
+        }
+        let cfg: AggregateConfig = serde_json::from_value(doc).map_err(|e| {
+            let key = sections
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+                .join("/");
+            (key, e.to_string())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Checks ranges and relations between fields. Returns `(key, message)` for
     /// the first problem, the key as a dotted path.
     pub fn validate(&self) -> Result<(), (String, String)> {

@@ -187,6 +187,9 @@ pub fn window_decay(cfg: &AggregateConfig) -> f64 {
 pub struct Aggregator {
     cfg: AggregateConfig,
     params: Params,
+    /// Per watch: its own config where it sets `[alert]`, `[volume]` or
+    /// `[baseline]` keys differently.
+    watch_cfg: Vec<Option<Box<(AggregateConfig, Params)>>>,
     decay: f64,
     watch_names: Vec<String>,
     watch_index: HashMap<String, u16>,
@@ -239,9 +242,18 @@ impl Aggregator {
             .enumerate()
             .map(|(i, w)| (w.clone(), i as u16))
             .collect();
+        let watch_cfg = watches
+            .iter()
+            .map(|w| {
+                cfg.watches
+                    .get(w)
+                    .map(|c| Box::new((c.clone(), Params::new(c))))
+            })
+            .collect();
         Aggregator {
             cfg,
             params,
+            watch_cfg,
             decay,
             watch_names: watches.to_vec(),
             watch_index,
@@ -570,8 +582,10 @@ impl Aggregator {
     /// Data resumes at `start` after a gap of `gap_ms`.
     fn end_gap(&mut self, gap_ms: i64, start: i64) {
         self.in_gap = false;
-        let (cfg, params) = (&self.cfg, &self.params);
-        for ws in &mut self.watches {
+        for (ws, own) in self.watches.iter_mut().zip(&self.watch_cfg) {
+            let (cfg, params) = own
+                .as_deref()
+                .map_or((&self.cfg, &self.params), |(c, p)| (c, p));
             for k in ws.keys.values_mut() {
                 k.gap_ended(cfg, params, gap_ms, start);
             }
@@ -639,7 +653,10 @@ impl Aggregator {
             scored: c.scored,
             negative: c.negative,
         };
-        let d = ks.step(&self.cfg, &self.params, counts, start, end, |kind| {
+        let (cfg, params) = self.watch_cfg[w]
+            .as_deref()
+            .map_or((&self.cfg, &self.params), |(c, p)| (c, p));
+        let d = ks.step(cfg, params, counts, start, end, |kind| {
             format!(
                 "{watch}/{lang_name}/{}/{}",
                 kind.as_str(),

@@ -531,6 +531,54 @@ fn an_episode_that_outlives_max_duration_expires_and_the_level_becomes_normal() 
     );
 }
 
+#[test]
+fn a_watch_can_set_its_own_alert_settings() {
+    let mut rng = Rng(3);
+    let mut id = 0;
+    let surge = 388..400;
+    let mut posts = Vec::new();
+    for w in ["loud", "quiet"] {
+        posts.extend(stream(
+            &mut rng,
+            &mut id,
+            w,
+            0,
+            450,
+            |i| if surge.contains(&i) { 500 } else { 100 },
+            |_| 0.02,
+        ));
+    }
+    posts.sort_by_key(|p| p.event_ms);
+    let base = AggregateConfig::default();
+    let mut off = serde_json::Map::new();
+    off.insert("enabled".into(), serde_json::Value::Bool(false));
+    let mut cfg = base.clone();
+    cfg.watches
+        .insert("quiet".into(), base.for_watch(&[("volume", &off)]).unwrap());
+    let mut agg = Aggregator::new(cfg, &["loud".to_owned(), "quiet".to_owned()]);
+    let out = run(&mut agg, &posts);
+    let fired: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a.lang == "all" && a.state == AlertState::Firing)
+        .map(|a| (a.watch.clone(), a.kind))
+        .collect();
+    assert_eq!(fired, vec![("loud".to_owned(), AlertKind::Volume)]);
+
+    let mut bad = serde_json::Map::new();
+    bad.insert("flor".into(), serde_json::json!(0.2));
+    assert_eq!(
+        base.for_watch(&[("alert", &bad)]).unwrap_err().0,
+        "alert.flor"
+    );
+    bad.clear();
+    bad.insert("floor".into(), serde_json::json!(2.0));
+    assert_eq!(
+        base.for_watch(&[("alert", &bad)]).unwrap_err().0,
+        "alert.floor"
+    );
+    assert!(base.for_watch(&[("window", &bad)]).is_err());
+}
+
 mod snapshot {
     use super::super::*;
     use crate::record::{Post, Sentiment};
