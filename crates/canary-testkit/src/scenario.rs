@@ -350,6 +350,10 @@ pub fn standard() -> Vec<Scenario> {
             p
         })
         .collect();
+    // 10,000 posts an hour, 1-3% negative, for three days.
+    let busy = (0..3)
+        .map(|i| WatchPlan::steady(format!("busy{i}"), 833, 0.01 + 0.01 * f64::from(i)))
+        .collect();
     vec![
         Scenario {
             name: "spike 2%->37%, 100-190 posts/window",
@@ -380,6 +384,12 @@ pub fn standard() -> Vec<Scenario> {
             plans: burns,
             windows: 7 * day,
             seed: 5,
+        },
+        Scenario {
+            name: "stationary 1-3%, 10,000 posts/hour, 3 watches x 3 days",
+            plans: busy,
+            windows: 3 * day,
+            seed: 6,
         },
     ]
 }

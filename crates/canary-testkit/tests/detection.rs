@@ -169,3 +169,17 @@ fn a_slow_burn_at_twelve_posts_an_hour_is_alerted_without_false_alerts() {
     assert!(s.injected == 5 && s.misses() <= 2, "{seen:#?}");
     assert!(s.max_delay().unwrap() < 144, "{:?}", s.delays);
 }
+
+#[test]
+fn ten_thousand_posts_an_hour_raise_no_false_alert() {
+    let Some(p) = pools() else { return };
+    let sc = scenario(5);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    assert!(seen.is_empty(), "{seen:#?}");
+}
