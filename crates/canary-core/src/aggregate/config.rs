@@ -155,11 +155,11 @@ pub struct VolumeAlertConfig {
     pub cooldown: Span,
     /// An episode open this long resolves as `expired` (see `alert.max_duration`).
     pub max_duration: Span,
-    /// A surge must be larger, relative to the expectation, than all but one
-    /// window in this span of the key's own history (bursts included, decayed
-    /// over `baseline.season_half_life`): a key that bursts routinely needs a
-    /// bigger burst to page. This bounds the volume alerts of a stationary
-    /// key to about one per `rarity`.
+    /// A surge must have more posts than all but about one window of this
+    /// span of the key's own history (bursts included, decayed with this
+    /// half-life): a key that bursts routinely needs a bigger burst to page.
+    /// This bounds the volume alerts of a stationary key to about one per
+    /// `rarity`.
     pub rarity: Span,
     /// Span of the slower volume scale, judged beside single windows: a
     /// surge sustained over about this long, which no single window shows.
@@ -178,8 +178,8 @@ impl Default for VolumeAlertConfig {
             resolve_windows: 2,
             cooldown: Span::hours(6),
             max_duration: Span::hours(24),
-            rarity: Span::hours(7 * 24),
-            slow_scale: Span::hours(3),
+            rarity: Span::hours(28 * 24),
+            slow_scale: Span::hours(6),
         }
     }
 }

@@ -27,7 +27,7 @@
 //! # Tests
 //! - Volume, `window`: at least `volume.factor` times the expectation,
 //!   `volume.min_volume` posts, an exact negative-binomial tail below
-//!   `volume.alpha`, **and** more posts than all but one window of the key's
+//!   `volume.alpha`, **and** more posts than all but about one window of the key's
 //!   own last `volume.rarity` (a decayed histogram of its window volumes,
 //!   bursts included). Real mention streams burst routinely; this rule pages
 //!   only on a burst beyond the key's own, and bounds a stationary key's
