@@ -95,10 +95,13 @@ pub fn load(dir: &Path, ticker: &str) -> std::io::Result<Series> {
     })
 }
 
-/// Timestamps of the windows during which a volume episode was open (its
-/// firing window included), stepping `cfg`'s detector over the counts: the
-/// anomaly score is 1 while canary says "firing", 0 otherwise.
-pub fn firing_windows(cfg: &AggregateConfig, s: &Series) -> Vec<i64> {
+/// Steps `cfg`'s detector over the counts and keeps the timestamps of the
+/// windows whose decision `keep` accepts.
+fn step_series(
+    cfg: &AggregateConfig,
+    s: &Series,
+    keep: impl Fn(&canary_core::aggregate::Decision) -> bool,
+) -> Vec<i64> {
     let mut key = KeyDetector::default();
     let params = Params::new(cfg);
     let mut out = Vec::new();
@@ -109,30 +112,25 @@ pub fn firing_windows(cfg: &AggregateConfig, s: &Series) -> Vec<i64> {
             negative: 0,
         };
         let d = key.step(cfg, &params, c, t, t + FIVE_MIN, |k| k.as_str().to_owned());
-        if d.volume_firing || matches!(d.volume, Transition::Resolve(..)) {
+        if keep(&d) {
             out.push(t);
         }
     }
     out
 }
 
-/// Timestamps at which a volume episode fired, stepping `cfg`'s detector over the counts.
+/// Timestamps of the windows during which a volume episode was open (its
+/// firing window included): the anomaly score is 1 while canary says
+/// "firing", 0 otherwise.
+pub fn firing_windows(cfg: &AggregateConfig, s: &Series) -> Vec<i64> {
+    step_series(cfg, s, |d| {
+        d.volume_firing || matches!(d.volume, Transition::Resolve(..))
+    })
+}
+
+/// Timestamps at which a volume episode fired.
 pub fn detections(cfg: &AggregateConfig, s: &Series) -> Vec<i64> {
-    let mut key = KeyDetector::default();
-    let params = Params::new(cfg);
-    let mut fired = Vec::new();
-    for &(t, v) in &s.rows {
-        let c = WindowCounts {
-            volume: v,
-            scored: 0,
-            negative: 0,
-        };
-        let d = key.step(cfg, &params, c, t, t + FIVE_MIN, |k| k.as_str().to_owned());
-        if matches!(d.volume, Transition::Fire(_)) {
-            fired.push(t);
-        }
-    }
-    fired
+    step_series(cfg, s, |d| matches!(d.volume, Transition::Fire(_)))
 }
 
 fn scaled_sigmoid(x: f64) -> f64 {

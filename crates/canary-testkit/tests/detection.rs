@@ -1,7 +1,7 @@
 //! Detection targets on seeded scenarios of real texts scored by canary's VADER.
 
 use canary_core::aggregate::{AggregateConfig, AlertKind, AlertState};
-use canary_testkit::scenario::{self, Pools, Scenario};
+use canary_testkit::scenario::{self, Pools, Scenario, Seen};
 use canary_testkit::shared_data;
 use std::sync::OnceLock;
 
@@ -20,6 +20,31 @@ fn scenario(i: usize) -> Scenario {
     scenario::standard().swap_remove(i)
 }
 
+/// Scenario `i` run with the default config, or `None` without the shared data.
+fn run(i: usize) -> Option<(Scenario, Vec<Seen>)> {
+    let p = pools()?;
+    let sc = scenario(i);
+    let seen = scenario::run(
+        &AggregateConfig::default(),
+        p,
+        &sc.plans,
+        sc.windows,
+        sc.seed,
+    );
+    Some((sc, seen))
+}
+
+/// How `seen` matched the scenario's anomalies of `kind`, printed as a table row.
+fn scored(sc: &Scenario, seen: &[Seen], kind: AlertKind) -> scenario::Score {
+    let s = scenario::score(&sc.plans, seen, kind);
+    println!(
+        "{}\n{}",
+        scenario::TABLE_HEADER,
+        scenario::table_row(sc.name, &s)
+    );
+    s
+}
+
 #[test]
 fn texts_split_by_reference_score_agree_with_canarys_scorer() {
     let Some(p) = pools() else { return };
@@ -29,21 +54,10 @@ fn texts_split_by_reference_score_agree_with_canarys_scorer() {
 
 #[test]
 fn a_spike_fires_within_two_windows_and_resolves_after_it_ends() {
-    let Some(p) = pools() else { return };
-    let sc = scenario(0);
-    let seen = scenario::run(
-        &AggregateConfig::default(),
-        p,
-        &sc.plans,
-        sc.windows,
-        sc.seed,
-    );
-    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
-    println!(
-        "{}\n{}",
-        scenario::TABLE_HEADER,
-        scenario::table_row(sc.name, &s)
-    );
+    let Some((sc, seen)) = run(0) else {
+        return;
+    };
+    let s = scored(&sc, &seen, AlertKind::NegativeShare);
     assert_eq!(s.injected, 10);
     assert_eq!(s.misses(), 0, "{seen:#?}");
     assert!(s.max_delay().unwrap() <= 1, "{:?}", s.delays);
@@ -67,21 +81,10 @@ fn a_spike_fires_within_two_windows_and_resolves_after_it_ends() {
 
 #[test]
 fn no_negative_share_alert_over_a_stationary_week_for_20_watches() {
-    let Some(p) = pools() else { return };
-    let sc = scenario(1);
-    let seen = scenario::run(
-        &AggregateConfig::default(),
-        p,
-        &sc.plans,
-        sc.windows,
-        sc.seed,
-    );
-    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
-    println!(
-        "{}\n{}",
-        scenario::TABLE_HEADER,
-        scenario::table_row(sc.name, &s)
-    );
+    let Some((sc, seen)) = run(1) else {
+        return;
+    };
+    let s = scored(&sc, &seen, AlertKind::NegativeShare);
     assert_eq!(s.false_alerts, 0, "{seen:#?}");
     let v = scenario::score(&sc.plans, &seen, AlertKind::Volume);
     assert_eq!(
@@ -92,23 +95,12 @@ fn no_negative_share_alert_over_a_stationary_week_for_20_watches() {
 
 #[test]
 fn a_volume_surge_with_normal_share_raises_no_negative_share_alert() {
-    let Some(p) = pools() else { return };
-    let sc = scenario(2);
-    let seen = scenario::run(
-        &AggregateConfig::default(),
-        p,
-        &sc.plans,
-        sc.windows,
-        sc.seed,
-    );
+    let Some((sc, seen)) = run(2) else {
+        return;
+    };
     let neg = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
     assert_eq!(neg.false_alerts, 0, "{seen:#?}");
-    let vol = scenario::score(&sc.plans, &seen, AlertKind::Volume);
-    println!(
-        "{}\n{}",
-        scenario::TABLE_HEADER,
-        scenario::table_row(sc.name, &vol)
-    );
+    let vol = scored(&sc, &seen, AlertKind::Volume);
     assert_eq!(
         vol.misses(),
         0,
@@ -120,21 +112,10 @@ fn a_volume_surge_with_normal_share_raises_no_negative_share_alert() {
 
 #[test]
 fn hour_long_negative_runs_at_three_posts_per_window_are_alerted_within_the_hour() {
-    let Some(p) = pools() else { return };
-    let sc = scenario(3);
-    let seen = scenario::run(
-        &AggregateConfig::default(),
-        p,
-        &sc.plans,
-        sc.windows,
-        sc.seed,
-    );
-    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
-    println!(
-        "{}\n{}",
-        scenario::TABLE_HEADER,
-        scenario::table_row(sc.name, &s)
-    );
+    let Some((sc, seen)) = run(3) else {
+        return;
+    };
+    let s = scored(&sc, &seen, AlertKind::NegativeShare);
     assert_eq!(s.misses(), 0, "{seen:#?}");
     assert!(s.max_delay().unwrap() < 12, "{:?}", s.delays);
     // About one nat of noise evidence a day at this volume: a false alert
@@ -148,21 +129,10 @@ fn hour_long_negative_runs_at_three_posts_per_window_are_alerted_within_the_hour
 
 #[test]
 fn a_slow_burn_at_twelve_posts_an_hour_is_alerted_without_false_alerts() {
-    let Some(p) = pools() else { return };
-    let sc = scenario(4);
-    let seen = scenario::run(
-        &AggregateConfig::default(),
-        p,
-        &sc.plans,
-        sc.windows,
-        sc.seed,
-    );
-    let s = scenario::score(&sc.plans, &seen, AlertKind::NegativeShare);
-    println!(
-        "{}\n{}",
-        scenario::TABLE_HEADER,
-        scenario::table_row(sc.name, &s)
-    );
+    let Some((sc, seen)) = run(4) else {
+        return;
+    };
+    let s = scored(&sc, &seen, AlertKind::NegativeShare);
     assert_eq!(s.false_alerts, 0, "{seen:#?}");
     // At 12 posts an hour a 10-point rise yields about one nat of evidence
     // an hour, so most burns are alerted within their 12 hours.
@@ -172,14 +142,9 @@ fn a_slow_burn_at_twelve_posts_an_hour_is_alerted_without_false_alerts() {
 
 #[test]
 fn ten_thousand_posts_an_hour_raise_no_false_alert() {
-    let Some(p) = pools() else { return };
-    let sc = scenario(5);
-    let seen = scenario::run(
-        &AggregateConfig::default(),
-        p,
-        &sc.plans,
-        sc.windows,
-        sc.seed,
-    );
+    let Some((sc, seen)) = run(5) else {
+        return;
+    };
+    assert_eq!(scored(&sc, &seen, AlertKind::NegativeShare).false_alerts, 0);
     assert!(seen.is_empty(), "{seen:#?}");
 }
