@@ -1,17 +1,12 @@
 //! The files in `deploy/` parse and agree with what canary exports: every
 //! metric a dashboard panel, recording rule, alert or annotation template
-//! names is in the registry's catalog (or recorded by a rule, or registered
-//! only by Kafka mode), and the compose and Kubernetes layouts run every stage.
+//! names is in the registry's catalog (or recorded by a rule), and the compose and Kubernetes layouts run every stage.
 
 mod common;
 use common::*;
 use serde_norway::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-
-/// Metrics that only Kafka stage processes register (in `canary-kafka`), so
-/// the embedded registry's catalog does not list them.
-const PENDING: &[&str] = &["canary_kafka_consumer_lag"];
 
 /// Built into Prometheus, not canary.
 const PROMETHEUS_BUILTIN: &[&str] = &["up", "ALERTS", "ALERTS_FOR_STATE"];
@@ -287,10 +282,7 @@ fn every_promql_expression_names_only_exported_metrics() {
         let sels = selectors(expr);
         for s in &sels {
             used.insert(s.name.clone());
-            if recorded.contains(&s.name)
-                || PENDING.contains(&s.name.as_str())
-                || PROMETHEUS_BUILTIN.contains(&s.name.as_str())
-            {
+            if recorded.contains(&s.name) || PROMETHEUS_BUILTIN.contains(&s.name.as_str()) {
                 continue;
             }
             let (_, labels) = exported

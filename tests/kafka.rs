@@ -108,6 +108,8 @@ struct Pipeline {
     dir: PathBuf,
     procs: BTreeMap<String, Child>,
     extra: Vec<String>,
+    /// Instances that serve /metrics, and on which port.
+    metrics: BTreeMap<String, u16>,
 }
 
 impl Pipeline {
@@ -123,6 +125,7 @@ impl Pipeline {
             // A killed member must leave the group quickly; tansu also holds
             // a join for about half the session timeout.
             extra: vec!["--kafka-option".into(), "session.timeout.ms=10000".into()],
+            metrics: BTreeMap::new(),
         }
     }
 
@@ -155,6 +158,9 @@ impl Pipeline {
                 .map(Stdio::from)
                 .unwrap_or(Stdio::null()),
         );
+        if let Some(port) = self.metrics.get(instance) {
+            c.arg("--metrics-addr").arg(format!("127.0.0.1:{port}"));
+        }
         if stage == "aggregate" {
             c.args(["--emit-windows", "--checkpoint-interval", "0.3"])
                 .arg("--state-dir")
@@ -355,15 +361,124 @@ fn check(got: &[String], want: &Outcome) {
     }
 }
 
+/// Which stage process sets each family of the telemetry catalog. The rest
+/// belong elsewhere: sink deliveries to the notify stage, input bytes to the
+/// reader (`canary replay`), queue depths to the embedded run's channels.
+const STAGE_FAMILIES: &[(&str, &[&str])] = &[
+    ("canary_stage_records_total", &STAGES),
+    ("canary_stage_post_seconds", &STAGES),
+    ("canary_stage_last_record_timestamp_seconds", &STAGES),
+    ("canary_kafka_consumer_lag", &STAGES),
+    ("canary_dead_letters_total", &STAGES),
+    ("canary_notices_total", &["ingest"]),
+    ("canary_posts_dropped_total", &["normalize", "aggregate"]),
+    ("canary_language_posts_total", &["language"]),
+    ("canary_language_hint_disagreements_total", &["language"]),
+    ("canary_pipeline_latency_seconds", &["aggregate"]),
+    ("canary_window_posts", &["aggregate"]),
+    ("canary_window_negative_share", &["aggregate"]),
+    ("canary_baseline_negative_share", &["aggregate"]),
+    ("canary_baseline_posts", &["aggregate"]),
+    ("canary_alert_firing", &["aggregate"]),
+    ("canary_alerts_total", &["aggregate"]),
+    ("canary_windows_closed_total", &["aggregate"]),
+    ("canary_watermark_timestamp_seconds", &["aggregate"]),
+    ("canary_watermark_lag_seconds", &["aggregate"]),
+];
+const NOT_A_STAGE_PROCESS: &[&str] = &[
+    "canary_sink_deliveries_total",
+    "canary_input_bytes",
+    "canary_queue_depth",
+];
+
+/// The value of the sample `series` (name and labels as rendered) in `body`.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 #[test]
-fn five_stage_processes_match_embedded() {
+fn five_stage_processes_match_embedded_and_export_their_metrics() {
     let Some(bin) = tansu() else { return };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let want = embedded(&demo());
     let broker = Broker::start(&bin);
     let mut p = Pipeline::new(&broker, "five");
+    for s in STAGES {
+        p.metrics.insert(s.into(), common::free_port());
+    }
     p.start_all();
     p.replay_and_check(&demo(), &[], &want);
+
+    let catalog = canary_telemetry::Metrics::new().expect("metrics");
+    for info in catalog.catalog() {
+        let assigned = STAGE_FAMILIES.iter().any(|(f, _)| *f == info.name);
+        assert!(
+            assigned != NOT_A_STAGE_PROCESS.contains(&info.name.as_str()),
+            "{}: say which process exports it",
+            info.name
+        );
+    }
+    let scrapes: BTreeMap<&str, String> = STAGES
+        .iter()
+        .map(|s| {
+            let body = common::scrape(p.metrics[*s]).unwrap_or_else(|| panic!("scrape {s}"));
+            (*s, body)
+        })
+        .collect();
+    for (family, stages) in STAGE_FAMILIES {
+        for s in *stages {
+            assert!(
+                scrapes[s].contains(&format!("# TYPE {family} ")),
+                "the {s} process does not export {family}"
+            );
+        }
+    }
+    let agg = &scrapes["aggregate"];
+    // The paging rules read this gauge: the demo's spike fired and resolved.
+    assert_eq!(
+        sample(
+            agg,
+            r#"canary_alerts_total{kind="negative_share",state="firing"}"#
+        ),
+        Some(2.0),
+        "{agg}"
+    );
+    assert_eq!(
+        sample(
+            agg,
+            r#"canary_alert_firing{kind="negative_share",lang="all",watch="acme"}"#
+        ),
+        Some(0.0),
+        "resolved by the end of the demo"
+    );
+    assert_eq!(
+        sample(
+            agg,
+            r#"canary_alert_firing{kind="volume",lang="all",watch="globex"}"#
+        ),
+        Some(0.0)
+    );
+    for s in STAGES {
+        let last = sample(
+            &scrapes[s],
+            &format!(r#"canary_stage_last_record_timestamp_seconds{{stage="{s}"}}"#),
+        )
+        .unwrap_or_else(|| panic!("{s}: no last-batch time"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((now - 600.0..=now + 60.0).contains(&last), "{s}: {last}");
+        assert!(
+            scrapes[s].contains(&format!(
+                r#"canary_kafka_consumer_lag{{partition="0",stage="{s}""#
+            )),
+            "{s}: no consumer lag"
+        );
+    }
+    let lang = &scrapes["language"];
+    assert!(sample(lang, r#"canary_language_posts_total{lang="en"}"#).unwrap_or(0.0) > 0.0);
 }
 
 #[test]

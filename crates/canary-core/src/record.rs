@@ -142,6 +142,23 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
+    /// Every kind, for metrics that start each series at 0.
+    pub const ALL: [NoticeKind; 13] = [
+        NoticeKind::Delete,
+        NoticeKind::Limit,
+        NoticeKind::ScrubGeo,
+        NoticeKind::StatusWithheld,
+        NoticeKind::UserWithheld,
+        NoticeKind::Warning,
+        NoticeKind::Disconnect,
+        NoticeKind::Friends,
+        NoticeKind::Event,
+        NoticeKind::DirectMessage,
+        NoticeKind::KeepAlive,
+        NoticeKind::Envelope,
+        NoticeKind::Other,
+    ];
+
     /// Stable lowercase name, used in metrics labels and summaries.
     pub fn as_str(self) -> &'static str {
         match self {

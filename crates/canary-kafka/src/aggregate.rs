@@ -8,10 +8,10 @@ use crate::stages::{StageOptions, read_envelopes};
 use crate::{Error, Topics};
 use canary_core::IngestRecord;
 use canary_core::aggregate::{
-    AggregateConfig, AggregateOutput, Aggregator, AggregatorState, AlertState, PostOutcome,
+    AggregateConfig, AggregateOutput, Aggregator, AggregatorState, AlertState,
 };
+use canary_stages::{AggregateStage, PostFate, StageBatch};
 use canary_telemetry::Metrics;
-use prometheus::{Gauge, IntCounter};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -53,7 +53,7 @@ struct Checkpoint {
 }
 
 struct Part {
-    agg: Aggregator,
+    stage: AggregateStage,
     next_offset: i64,
     dirty: bool,
 }
@@ -157,12 +157,10 @@ struct Aggregate {
     opts: AggregateOptions,
     file: Option<DedupFile>,
     last_checkpoint: Instant,
-    outputs: Vec<AggregateOutput>,
+    /// What the partitions produced in the current input batch, delivered
+    /// already, held for the batch's metrics.
+    batch: StageBatch,
     metrics: Metrics,
-    // Per-record metrics, looked up once (a label lookup hashes and locks).
-    late: IntCounter,
-    duplicates: IntCounter,
-    watermark: Gauge,
     latency: hdrhistogram::Histogram<u64>,
 }
 
@@ -194,7 +192,7 @@ impl Aggregate {
         let agg = Aggregator::restore(self.cfg.clone(), &self.watches, c.state)
             .map_err(|e| bad(e.to_string()))?;
         Ok(Some(Part {
-            agg,
+            stage: agg.into(),
             next_offset: c.next_offset,
             dirty: false,
         }))
@@ -211,7 +209,7 @@ impl Aggregate {
             topic: self.input.clone(),
             partition,
             next_offset: part.next_offset,
-            state: part.agg.snapshot(),
+            state: part.stage.aggregator().snapshot(),
         };
         // Temp file, fsync, rename: a crash leaves the old or the new checkpoint, never half of one.
         let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
@@ -240,13 +238,16 @@ impl Aggregate {
         Ok(stored)
     }
 
-    fn emit(&mut self, out: &mut Out) -> Result<(), Error> {
-        for o in self.outputs.drain(..) {
-            let m = &self.metrics;
-            match &o {
+    /// Delivers what partition `partition` produced, keeping it for the metrics.
+    fn emit(&mut self, partition: i32, out: &mut Out) -> Result<(), Error> {
+        let Some(part) = self.parts.get_mut(&partition) else {
+            return Ok(());
+        };
+        let b = part.stage.take();
+        for o in &b.outputs {
+            match o {
                 AggregateOutput::Alert(a) => {
                     let state = state_str(a.state);
-                    m.alerts.with_label_values(&[a.kind.as_str(), state]).inc();
                     info!(alert_id = %a.alert_id, state, watch = %a.watch, lang = %a.lang, "alert");
                     let line = serde_json::to_vec(a).expect("alerts serialize");
                     let key = alert_key(&a.alert_id, state);
@@ -262,13 +263,7 @@ impl Aggregate {
                     });
                 }
                 AggregateOutput::Window(w) => {
-                    let l = [w.watch.as_str(), w.lang.as_str()];
-                    m.window_volume.with_label_values(&l).set(w.volume as i64);
-                    m.window_negative_share
-                        .with_label_values(&l)
-                        .set(w.negative_share());
-                    m.windows_closed.with_label_values(&[&w.watch]).inc();
-                    let line = serde_json::to_vec(&o).expect("windows serialize");
+                    let line = serde_json::to_vec(o).expect("windows serialize");
                     let key = window_key(&w.watch, &w.lang, w.start_ms);
                     if self.opts.emit_windows
                         && let Some(f) = &mut self.file
@@ -285,7 +280,17 @@ impl Aggregate {
                 }
             }
         }
+        self.batch.append(b);
         Ok(())
+    }
+
+    /// The lowest watermark of the assigned partitions: the lag alert must
+    /// see the partition that is furthest behind.
+    fn watermark(&self) -> Option<i64> {
+        self.parts
+            .values()
+            .filter_map(|p| p.stage.aggregator().watermark())
+            .min()
     }
 
     /// One envelope of message `m`, at `index` (its JSON in `raw`).
@@ -300,11 +305,11 @@ impl Aggregate {
             .parts
             .get_mut(&m.partition)
             .expect("inserted by process");
-        let agg = &mut part.agg;
+        let stage = &mut part.stage;
         if let Some(wm) = env.max_event_ms
             && env.kind != Kind::End
         {
-            agg.advance_to(wm, &mut self.outputs);
+            stage.advance_to(wm);
         }
         let src = env.src;
         match (env.kind, env.rec) {
@@ -316,33 +321,29 @@ impl Aggregate {
                         .pipeline_latency
                         .observe(us as f64 / 1_000_000.0);
                 }
-                match agg.on_post(&p, &mut self.outputs) {
-                    PostOutcome::Late => {
-                        self.late.inc();
-                        out.push(dead_letter_at_line(
-                            &self.topics,
-                            StageName::Aggregate,
-                            "late",
-                            format!(
-                                "event time {} is behind the watermark",
-                                canary_core::time::format_rfc3339(p.event_ms)
-                            ),
-                            m,
-                            index,
-                            src,
-                            raw.get(index),
-                        ));
-                    }
-                    PostOutcome::Duplicate => self.duplicates.inc(),
-                    _ => {}
+                if let PostFate::Refused { reason, detail } = stage.post(&p, now_ms()) {
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&["aggregate", reason])
+                        .inc();
+                    out.push(dead_letter_at_line(
+                        &self.topics,
+                        StageName::Aggregate,
+                        reason,
+                        detail,
+                        m,
+                        index,
+                        src,
+                        raw.get(index),
+                    ));
                 }
             }
             (Kind::Record, Some(IngestRecord::Delete { id, .. })) => {
-                agg.on_delete(&id);
+                stage.delete(&id);
             }
             (Kind::End, _) => {
                 if let Some(wm) = env.max_event_ms {
-                    agg.flush_through(wm, &mut self.outputs);
+                    stage.flush_through(wm);
                 }
                 // Benches and operators wait for this line: the partition is complete.
                 info!(
@@ -353,10 +354,7 @@ impl Aggregate {
             }
             _ => {}
         }
-        if let Some(wm) = part.agg.watermark() {
-            self.watermark.set(wm as f64 / 1000.0);
-        }
-        self.emit(out)
+        self.emit(m.partition, out)
     }
 
     fn latency_ms(&self, q: f64) -> f64 {
@@ -391,7 +389,7 @@ impl Processor for Aggregate {
             let fresh = match self.load(m.partition)? {
                 Some(p) => p,
                 None => Part {
-                    agg: Aggregator::new(self.cfg.clone(), &self.watches),
+                    stage: Aggregator::new(self.cfg.clone(), &self.watches).into(),
                     next_offset: 0,
                     dirty: false,
                 },
@@ -445,7 +443,7 @@ impl Processor for Aggregate {
                         "no checkpoint: reading the partition from its start"
                     );
                     Part {
-                        agg: Aggregator::new(self.cfg.clone(), &self.watches),
+                        stage: Aggregator::new(self.cfg.clone(), &self.watches).into(),
                         next_offset: 0,
                         dirty: false,
                     }
@@ -455,6 +453,16 @@ impl Processor for Aggregate {
             self.parts.insert(p, part);
         }
         Ok(starts)
+    }
+
+    fn report(&mut self, metrics: &Metrics, batch: canary_telemetry::Batch<'_>) {
+        let b = std::mem::take(&mut self.batch);
+        metrics.emit(&canary_telemetry::Batch {
+            dropped: &b.dropped,
+            outputs: &b.outputs,
+            watermark_ms: self.watermark(),
+            ..batch
+        });
     }
 
     fn on_revoke(
@@ -513,37 +521,22 @@ fn aggregate_inner(
         .map(DedupFile::open)
         .transpose()?;
     let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
+    let watches: Vec<String> = opts.watches.iter().map(|w| w.name.clone()).collect();
+    metrics.preset("aggregate", &[], &watches);
     let p = Aggregate {
         cfg: opts.aggregate.clone(),
-        watches: opts.watches.iter().map(|w| w.name.clone()).collect(),
+        watches,
         input: common.topics.scored.clone(),
         topics: common.topics.clone(),
         parts: BTreeMap::new(),
         opts: agg_opts.clone(),
         file,
         last_checkpoint: Instant::now(),
-        outputs: Vec::new(),
+        batch: StageBatch::default(),
         metrics: metrics.clone(),
-        late: metrics
-            .dead_letters
-            .with_label_values(&["aggregate", "late"]),
-        duplicates: metrics
-            .posts_dropped
-            .with_label_values(&["aggregate", "duplicate"]),
-        watermark: metrics
-            .watermark_timestamp
-            .with_label_values(&["aggregate"]),
         latency: hdrhistogram::Histogram::new(3).expect("valid precision"),
     };
-    let p = runner::run_loop(
-        StageName::Aggregate,
-        &common,
-        producer,
-        p,
-        metrics,
-        stop,
-        None,
-    )?;
+    let p = runner::run_loop(StageName::Aggregate, &common, producer, p, metrics, stop)?;
     if !p.latency.is_empty() {
         let (p50, p99) = (p.latency_ms(0.5), p.latency_ms(0.99));
         info!(

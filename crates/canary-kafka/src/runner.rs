@@ -4,7 +4,6 @@
 use crate::Error;
 use crate::config::{StageName, Topics};
 use canary_core::DeadLetter;
-use prometheus::{IntGaugeVec, Opts};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
@@ -526,9 +525,10 @@ pub(crate) trait Processor: Send + 'static {
         Ok(consumed.clone())
     }
 
-    /// No input for a while (live streams); may emit outputs.
-    fn idle(&mut self, _out: &mut Out) -> Result<(), Error> {
-        Ok(())
+    /// After each batch: sets the metrics of `batch` (what the loop measured)
+    /// plus what the stage adds to it, through the one telemetry `emit`.
+    fn report(&mut self, metrics: &canary_telemetry::Metrics, batch: canary_telemetry::Batch<'_>) {
+        metrics.emit(&batch);
     }
 }
 
@@ -697,21 +697,6 @@ fn store_offsets<C: ConsumerContext>(
     }
 }
 
-/// The consumer-lag gauge, registered once per process.
-pub(crate) fn lag_gauge(metrics: &canary_telemetry::Metrics) -> Result<IntGaugeVec, Error> {
-    let g = IntGaugeVec::new(
-        Opts::new(
-            "canary_kafka_consumer_lag",
-            "Messages behind the partition's high watermark, from consumed offsets",
-        ),
-        &["stage", "topic", "partition"],
-    )?;
-    match metrics.registry().register(Box::new(g.clone())) {
-        Ok(()) | Err(prometheus::Error::AlreadyReg) => Ok(g),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Leaves the group within the stop's grace period (at least `floor`), or
 /// abandons the consumer: rdkafka's drop would wait for the broker forever.
 fn close<C: ConsumerContext>(consumer: BaseConsumer<C>, stopping: &Stopping, floor: Duration) {
@@ -755,7 +740,6 @@ pub(crate) fn run_loop<P: Processor>(
     processor: P,
     metrics: &canary_telemetry::Metrics,
     stop: &Arc<AtomicBool>,
-    idle_every: Option<Duration>,
 ) -> Result<P, Error> {
     let input = stage.input(&common.topics).to_owned();
     let shared = Arc::new(Shared {
@@ -791,12 +775,9 @@ pub(crate) fn run_loop<P: Processor>(
     consumer.subscribe(&[&input])?;
     info!(stage = stage.as_str(), topic = %input, group = %common.group, "consuming");
 
-    let lag = lag_gauge(metrics)?;
-    let records = metrics.stage_records.with_label_values(&[stage.as_str()]);
+    let lag = &metrics.kafka_consumer_lag;
     let mut ready: Vec<OutRec> = Vec::new();
     let mut last_lag = Instant::now();
-    let mut last_input = Instant::now();
-    let mut last_idle = Instant::now();
     let result = (|| -> Result<(), Error> {
         while !stopping.requested() {
             if let Some(e) = shared.error.lock().expect("not poisoned").take() {
@@ -853,17 +834,7 @@ pub(crate) fn run_loop<P: Processor>(
                     out.recycle(r.payload);
                 }
             }
-            records.inc_by(n as u64);
-            if n > 0 {
-                last_input = Instant::now();
-            } else if let Some(every) = idle_every
-                && last_input.elapsed() >= every
-                && last_idle.elapsed() >= every
-            {
-                last_idle = Instant::now();
-                let mut out = shared.out.lock().expect("not poisoned");
-                shared.with(|p| p.idle(&mut out))?;
-            }
+            let busy = t_batch.elapsed();
             // Packed envelopes leave with their batch, before its offsets are stored.
             send_held(&shared)?;
             let t_flush = Instant::now();
@@ -882,6 +853,18 @@ pub(crate) fn run_loop<P: Processor>(
             let store = shared.with(|p| p.delivered(&consumed, false))?;
             if let Some(store) = store {
                 store_offsets(&consumer, &input, &store)?;
+            }
+            // Only a batch that took records in counts as one: the stall
+            // alert must see a stage that polls but gets nowhere.
+            if n > 0 {
+                let batch = canary_telemetry::Batch {
+                    stage: stage.as_str(),
+                    records: n as u64,
+                    busy,
+                    now_ms: now_ms(),
+                    ..Default::default()
+                };
+                shared.with(|p| p.report(metrics, batch));
             }
             if last_lag.elapsed() >= Duration::from_secs(1) {
                 last_lag = Instant::now();

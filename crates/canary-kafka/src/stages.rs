@@ -90,6 +90,13 @@ fn stage_inner(
     let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
     let t = common.topics.clone();
     let m = metrics.clone();
+    let parse_reasons = canary_ingest::Reason::ALL.map(canary_ingest::Reason::as_str);
+    let extra: &[&str] = if stage == StageName::Ingest {
+        &parse_reasons
+    } else {
+        &[]
+    };
+    metrics.preset(stage.as_str(), extra, &[]);
     match stage {
         StageName::Ingest => {
             let p = Ingest {
@@ -98,7 +105,7 @@ fn stage_inner(
                 scratch: Vec::new(),
                 metrics: m,
             };
-            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+            runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
         StageName::Normalize => {
             let n = runner::partition_count(&common.brokers, &common.options, &t.normalized, stop)?;
@@ -112,31 +119,33 @@ fn stage_inner(
                 metrics: m,
                 scratch: Vec::new(),
             };
-            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+            runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
         StageName::Language => {
             let out = t.languaged.clone();
             check_same_partitions(&common, &t.normalized, &out, stop)?;
             let p = PerPost {
                 stage: LanguageStage::new(&opts.language)?,
+                languages: LanguageStage::totals,
                 name: stage,
                 out,
                 topics: t,
                 metrics: m,
             };
-            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+            runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
         StageName::Sentiment => {
             let out = t.scored.clone();
             check_same_partitions(&common, &t.languaged, &out, stop)?;
             let p = PerPost {
                 stage: SentimentStage::new(&opts.sentiment)?,
+                languages: |_| Vec::new(),
                 name: stage,
                 out,
                 topics: t,
                 metrics: m,
             };
-            runner::run_loop(stage, &common, producer, p, metrics, stop, None)?;
+            runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
         StageName::Aggregate => {
             return Err(Error::Topic {
@@ -500,6 +509,8 @@ impl Processor for Normalize {
 
 struct PerPost<S> {
     stage: S,
+    /// The stage's language totals, for the metrics (none but the language stage has them).
+    languages: fn(&S) -> Vec<(&'static str, u64, u64)>,
     name: StageName,
     out: String,
     topics: Topics,
@@ -522,6 +533,14 @@ impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
             out.pack(&self.out, m.partition, &e);
         }
         Ok(())
+    }
+
+    fn report(&mut self, metrics: &Metrics, batch: canary_telemetry::Batch<'_>) {
+        let languages = (self.languages)(&self.stage);
+        metrics.emit(&canary_telemetry::Batch {
+            languages: &languages,
+            ..batch
+        });
     }
 }
 

@@ -2,15 +2,13 @@
 
 use crate::replay::{Pacer, ReplayOptions};
 use crate::{Error, Summary};
-use canary_core::aggregate::{
-    AggregateConfig, AggregateOutput, Aggregator, AlertState, DeleteOutcome, PostOutcome,
-};
-use canary_core::event_time::{EventTime, EventTimeConfig, FutureGuard};
+use canary_core::aggregate::{AggregateConfig, AggregateOutput, Aggregator, AlertState};
+use canary_core::event_time::{EventTimeConfig, FutureGuard};
 use canary_core::{DeadLetter, IngestRecord, Post};
 use canary_ingest::{Item, Origin, Reader};
 use canary_stages::{
-    LanguageConfig, LanguageStage, Normalizer, PostStage, SentimentConfig, SentimentStage, Verdict,
-    WatchConfig,
+    AggregateStage, LanguageConfig, LanguageStage, Normalizer, PostFate, PostStage,
+    SentimentConfig, SentimentStage, Verdict, WatchConfig,
 };
 use canary_telemetry::Metrics;
 use std::collections::BTreeMap;
@@ -260,25 +258,17 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
             .spawn(move || read_inputs(reader, &o, tx_norm, &m, &d, &stop))
             .expect("spawn ingest thread")
     };
-    let n = spawn_stage(normalize, rx_norm, tx_lang, metrics);
-    let l = {
-        let m = metrics.clone();
-        spawn_stage_with(
-            language,
-            rx_lang,
-            tx_sent,
-            metrics,
-            move |s: &LanguageStage| {
-                for (lang, c) in s.counts() {
-                    let p = m.lang_posts.with_label_values(&[lang]);
-                    p.inc_by(c.posts.saturating_sub(p.get()));
-                    let h = m.lang_hint_disagreements.with_label_values(&[lang]);
-                    h.inc_by(c.hint_disagreed.saturating_sub(h.get()));
-                }
-            },
-        )
-    };
-    let s = spawn_stage(sentiment, rx_sent, tx_agg, metrics);
+    let watches = normalize.matcher().names().to_vec();
+    let n = spawn_stage(normalize, rx_norm, tx_lang, "language", metrics);
+    let l = spawn_stage_with(
+        language,
+        rx_lang,
+        (tx_sent, "sentiment"),
+        metrics,
+        LanguageStage::totals,
+    );
+    let s = spawn_stage(sentiment, rx_sent, tx_agg, "aggregate", metrics);
+    metrics.preset("aggregate", &[], &watches);
     let agg = aggregate(
         aggregator,
         guard,
@@ -349,7 +339,10 @@ fn read_inputs(
     let mut st = ReadStats::default();
     let mut pacer = Pacer::new(opts.replay.speed);
     let mut batch: Batch = Vec::with_capacity(opts.batch_size);
+    let reasons = canary_ingest::Reason::ALL.map(canary_ingest::Reason::as_str);
+    metrics.preset("ingest", &reasons, &[]);
     let records = metrics.stage_records.with_label_values(&["ingest"]);
+    let depth = metrics.queue_depth.with_label_values(&["normalize"]);
     let last_batch = metrics.stage_last_record.with_label_values(&["ingest"]);
     let mut reporter = crate::progress::Reporter::new(opts.progress);
     let mut last_event = None;
@@ -358,6 +351,7 @@ fn read_inputs(
             return true;
         }
         let full = std::mem::replace(b, Vec::with_capacity(opts.batch_size));
+        depth.inc();
         let sent = tx.send(full).is_ok();
         last_batch.set(now_unix_ms() as f64 / 1000.0);
         sent
@@ -607,52 +601,66 @@ fn spawn_stage<S: PostStage + 'static>(
     stage: S,
     rx: Receiver<Batch>,
     tx: SyncSender<Batch>,
+    next: &'static str,
     metrics: &Metrics,
 ) -> thread::JoinHandle<u64> {
-    spawn_stage_with(stage, rx, tx, metrics, |_| {})
+    spawn_stage_with(stage, rx, (tx, next), metrics, |_| Vec::new())
 }
 
 /// Runs a per-post stage on its own thread; returns how many posts it dropped.
+/// `languages` gives the stage's language totals for the metrics.
 fn spawn_stage_with<S: PostStage + 'static>(
     mut stage: S,
     rx: Receiver<Batch>,
-    tx: SyncSender<Batch>,
+    (tx, next): (SyncSender<Batch>, &'static str),
     metrics: &Metrics,
-    after_batch: impl Fn(&S) + Send + 'static,
+    languages: impl Fn(&S) -> Vec<(&'static str, u64, u64)> + Send + 'static,
 ) -> thread::JoinHandle<u64> {
-    let records = metrics.stage_records.with_label_values(&[S::NAME]);
-    let seconds = metrics.stage_seconds.with_label_values(&[S::NAME]);
-    let last_batch = metrics.stage_last_record.with_label_values(&[S::NAME]);
     let metrics = metrics.clone();
+    let (in_depth, out_depth) = (
+        metrics.queue_depth.with_label_values(&[S::NAME]),
+        metrics.queue_depth.with_label_values(&[next]),
+    );
+    metrics.preset(S::NAME, &[], &[]);
     thread::Builder::new()
         .name(S::NAME.into())
         .spawn(move || {
             let mut dropped = 0u64;
+            let mut reasons: Vec<(&'static str, u64)> = Vec::new();
             for mut batch in rx {
+                in_depth.dec();
                 let t = Instant::now();
                 let n = batch.len();
+                reasons.clear();
                 batch.retain_mut(|m| match &mut m.rec {
                     IngestRecord::Post(p) => match stage.process(p) {
                         Verdict::Keep => true,
                         Verdict::Drop(reason) => {
                             dropped += 1;
-                            metrics
-                                .posts_dropped
-                                .with_label_values(&[S::NAME, reason])
-                                .inc();
+                            match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                                Some((_, c)) => *c += 1,
+                                None => reasons.push((reason, 1)),
+                            }
                             false
                         }
                     },
                     _ => true,
                 });
-                records.inc_by(n as u64);
-                last_batch.set(now_unix_ms() as f64 / 1000.0);
-                if n > 0 {
-                    seconds.observe(t.elapsed().as_secs_f64() / n as f64);
-                }
-                after_batch(&stage);
-                if !batch.is_empty() && tx.send(batch).is_err() {
-                    break;
+                metrics.emit(&canary_telemetry::Batch {
+                    stage: S::NAME,
+                    records: n as u64,
+                    busy: t.elapsed(),
+                    now_ms: now_unix_ms(),
+                    dropped: &reasons,
+                    languages: &languages(&stage),
+                    ..Default::default()
+                });
+                if !batch.is_empty() {
+                    // Counted before the send, which may wait on a full channel.
+                    out_depth.inc();
+                    if tx.send(batch).is_err() {
+                        break;
+                    }
                 }
             }
             dropped
@@ -680,8 +688,8 @@ fn refused(p: &Post, origin: &Origin, reason: &str, detail: String) -> DeadLette
 
 #[allow(clippy::too_many_arguments)]
 fn aggregate(
-    mut agg: Aggregator,
-    mut guard: FutureGuard,
+    agg: Aggregator,
+    guard: FutureGuard,
     rx: Receiver<Batch>,
     mut alerts: Box<dyn Write + Send>,
     alert_tx: Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
@@ -689,105 +697,71 @@ fn aggregate(
     metrics: &Metrics,
     dead: &DeadLetters,
 ) -> Result<AggregateResult, Error> {
-    let records = metrics.stage_records.with_label_values(&["aggregate"]);
-    let seconds = metrics.stage_seconds.with_label_values(&["aggregate"]);
-    let last_batch = metrics.stage_last_record.with_label_values(&["aggregate"]);
+    let mut stage = AggregateStage::from(agg).with_future_guard(guard);
+    let depth = metrics.queue_depth.with_label_values(&["aggregate"]);
     let latency = &metrics.pipeline_latency;
     // Microseconds, 3 significant digits: a few ns per post, and real
     // percentiles for the run summary (the prometheus histogram has only buckets).
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
         .expect("valid histogram bounds");
-    let mut out: Vec<AggregateOutput> = Vec::new();
     let mut line = Vec::with_capacity(1024);
     let clock = Instant::now();
     let write_err = |source| Error::Output {
         what: "alerts",
         source,
     };
-    let mut emit = |out: &mut Vec<AggregateOutput>, agg: &Aggregator| -> Result<(), Error> {
-        for o in out.drain(..) {
-            match &o {
-                AggregateOutput::Window(w) => {
-                    let l = [w.watch.as_str(), w.lang.as_str()];
-                    metrics
-                        .window_volume
-                        .with_label_values(&l)
-                        .set(w.volume as i64);
-                    metrics
-                        .window_negative_share
-                        .with_label_values(&l)
-                        .set(w.negative_share());
-                    if let Some(b) = w.baseline_share {
-                        metrics.baseline_negative_share.with_label_values(&l).set(b);
-                    }
-                    metrics
-                        .baseline_volume
-                        .with_label_values(&l)
-                        .set(w.baseline_volume);
-                    metrics.windows_closed.with_label_values(&[&w.watch]).inc();
-                    for (kind, firing) in [
-                        ("negative_share", w.negative_firing),
-                        ("volume", w.volume_firing),
-                    ] {
-                        metrics
-                            .alert_firing
-                            .with_label_values(&[&w.watch, &w.lang, kind])
-                            .set(i64::from(firing));
-                    }
-                    if !opts.emit_windows {
-                        continue;
-                    }
+    // Writes what the batch produced, then sets every metric it concerns.
+    let mut deliver =
+        |stage: &mut AggregateStage, records: u64, busy: Duration| -> Result<(), Error> {
+            let b = stage.take();
+            for o in &b.outputs {
+                if matches!(o, AggregateOutput::Window(_)) && !opts.emit_windows {
+                    continue;
                 }
-                AggregateOutput::Alert(_) => {}
-            }
-            line.clear();
-            match &o {
-                AggregateOutput::Alert(a) => serde_json::to_writer(&mut line, a),
-                w => serde_json::to_writer(&mut line, w),
-            }
-            .map_err(|e| write_err(e.into()))?;
-            line.push(b'\n');
-            alerts.write_all(&line).map_err(write_err)?;
-            // Logged and handed to the sinks only once written: whoever
-            // reads the log finds the alert in the output already.
-            if let AggregateOutput::Alert(a) = &o {
-                let state = if a.state == AlertState::Firing {
-                    "firing"
-                } else {
-                    "resolved"
-                };
-                metrics
-                    .alerts
-                    .with_label_values(&[a.kind.as_str(), state])
-                    .inc();
-                info!(alert_id = %a.alert_id, state, watch = %a.watch, lang = %a.lang,
+                line.clear();
+                match o {
+                    AggregateOutput::Alert(a) => serde_json::to_writer(&mut line, a),
+                    w => serde_json::to_writer(&mut line, w),
+                }
+                .map_err(|e| write_err(e.into()))?;
+                line.push(b'\n');
+                alerts.write_all(&line).map_err(write_err)?;
+                // Logged and handed to the sinks only once written: whoever
+                // reads the log finds the alert in the output already.
+                if let AggregateOutput::Alert(a) = o {
+                    let state = if a.state == AlertState::Firing {
+                        "firing"
+                    } else {
+                        "resolved"
+                    };
+                    info!(alert_id = %a.alert_id, state, watch = %a.watch, lang = %a.lang,
                     negative_share = a.negative_share, baseline_share = a.baseline_share,
                     volume = a.volume, "alert");
-                if let Some(tx) = &alert_tx {
-                    let _ = tx.send(a.clone());
+                    if let Some(tx) = &alert_tx {
+                        let _ = tx.send(a.clone());
+                    }
                 }
             }
-        }
-        if let Some(wm) = agg.watermark() {
-            metrics
-                .watermark_timestamp
-                .with_label_values(&["aggregate"])
-                .set(wm as f64 / 1000.0);
-            metrics
-                .watermark_lag
-                .with_label_values(&["aggregate"])
-                .set((now_unix_ms() - wm) as f64 / 1000.0);
-        }
-        Ok(())
-    };
+            metrics.emit(&canary_telemetry::Batch {
+                stage: "aggregate",
+                records,
+                busy,
+                now_ms: now_unix_ms(),
+                dropped: &b.dropped,
+                outputs: &b.outputs,
+                watermark_ms: stage.aggregator().watermark(),
+                ..Default::default()
+            });
+            Ok(())
+        };
     let tick = Duration::from_millis(500);
     loop {
         let batch = if opts.live {
             match rx.recv_timeout(tick) {
                 Ok(b) => b,
                 Err(RecvTimeoutError::Timeout) => {
-                    agg.tick(clock.elapsed().as_millis() as i64, &mut out);
-                    emit(&mut out, &agg)?;
+                    stage.tick(clock.elapsed().as_millis() as i64);
+                    deliver(&mut stage, 0, Duration::ZERO)?;
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -798,6 +772,7 @@ fn aggregate(
                 Err(_) => break,
             }
         };
+        depth.dec();
         let t = Instant::now();
         let n = batch.len();
         let now = now_unix_ms();
@@ -807,62 +782,25 @@ fn aggregate(
                     let waited = m.at.elapsed();
                     latency.observe(waited.as_secs_f64());
                     hist.saturating_record(waited.as_micros() as u64);
-                    let verdict = guard.check(p.event_ms, Some(now));
-                    if verdict != EventTime::Accept {
-                        dead.send(&refused(
-                            &p,
-                            &m.origin,
-                            "future",
-                            verdict.detail(p.event_ms),
-                        ));
-                        continue;
-                    }
-                    match agg.on_post(&p, &mut out) {
-                        PostOutcome::Late => dead.send(&refused(
-                            &p,
-                            &m.origin,
-                            "late",
-                            format!(
-                                "event time {} is behind the watermark",
-                                canary_core::time::format_rfc3339(p.event_ms)
-                            ),
-                        )),
-                        PostOutcome::Duplicate => metrics
-                            .posts_dropped
-                            .with_label_values(&["aggregate", "duplicate"])
-                            .inc(),
-                        PostOutcome::Deleted => metrics
-                            .posts_dropped
-                            .with_label_values(&["aggregate", "deleted"])
-                            .inc(),
-                        PostOutcome::Counted | PostOutcome::Unwatched => {}
+                    if let PostFate::Refused { reason, detail } = stage.post(&p, now) {
+                        dead.send(&refused(&p, &m.origin, reason, detail));
                     }
                 }
                 IngestRecord::Delete { id, .. } => {
-                    if agg.on_delete(&id) == DeleteOutcome::Removed {
-                        metrics
-                            .posts_dropped
-                            .with_label_values(&["aggregate", "deleted"])
-                            .inc();
-                    }
+                    stage.delete(&id);
                 }
                 IngestRecord::Notice { .. } => {}
             }
         }
-        records.inc_by(n as u64);
-        last_batch.set(now_unix_ms() as f64 / 1000.0);
-        if n > 0 {
-            seconds.observe(t.elapsed().as_secs_f64() / n as f64);
-        }
         if opts.live {
-            agg.tick(clock.elapsed().as_millis() as i64, &mut out);
+            stage.tick(clock.elapsed().as_millis() as i64);
         }
-        emit(&mut out, &agg)?;
+        deliver(&mut stage, n as u64, t.elapsed())?;
     }
-    agg.flush(&mut out);
-    emit(&mut out, &agg)?;
+    stage.flush();
+    deliver(&mut stage, 0, Duration::ZERO)?;
     alerts.flush().map_err(write_err)?;
-    let st = agg.stats();
+    let st = stage.aggregator().stats().clone();
     if st.late > 0 {
         warn!(
             late = st.late,
@@ -885,10 +823,7 @@ fn aggregate(
             max: s(hist.max()),
         }
     });
-    Ok(AggregateResult {
-        stats: agg.stats().clone(),
-        latency,
-    })
+    Ok(AggregateResult { stats: st, latency })
 }
 
 #[cfg(test)]

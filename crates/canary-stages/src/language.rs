@@ -74,6 +74,14 @@ impl LanguageStage {
     pub fn counts(&self) -> &BTreeMap<&'static str, LangCounts> {
         &self.counts
     }
+
+    /// (language, posts, hint disagreements) since start, as metrics report them.
+    pub fn totals(&self) -> Vec<(&'static str, u64, u64)> {
+        self.counts
+            .iter()
+            .map(|(l, c)| (*l, c.posts, c.hint_disagreed))
+            .collect()
+    }
 }
 
 impl PostStage for LanguageStage {

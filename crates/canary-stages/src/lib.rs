@@ -8,13 +8,16 @@
 //! - [`sentiment`]: VADER scores for the languages VADER supports.
 //! - [`Chain`]: all three in order, for tests and benches.
 //!
-//! The aggregate stage lives in `canary_core::aggregate`.
+//! - [`aggregate`]: the edge around `canary_core::aggregate::Aggregator` that
+//!   every transport shares (typed outputs, drop counts, refusals).
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod language;
 pub mod normalize;
 pub mod sentiment;
 
+pub use aggregate::{AggregateStage, PostFate, StageBatch};
 pub use language::{LanguageConfig, LanguageStage};
 pub use normalize::{Normalizer, WatchConfig, WatchMatcher};
 pub use sentiment::{SentimentConfig, SentimentStage};

@@ -7,7 +7,10 @@
 //! languages come from the config file). Never post ids, users or terms.
 #![deny(missing_docs)]
 
+mod emit;
 mod server;
+
+pub use emit::{ALERT_KINDS, Batch};
 
 pub use server::{MetricsServer, serve};
 
@@ -142,6 +145,10 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     /// Unix time at which each stage last finished a batch (`stage`), for stall alerts.
     pub stage_last_record: GaugeVec,
+    /// Kafka mode: messages a stage's consumer group has yet to read
+    /// (`stage`, `topic`, `partition`): the partition's high watermark minus
+    /// the next offset the stage will read.
+    pub kafka_consumer_lag: IntGaugeVec,
 }
 
 /// Latency buckets from 0.1 ms to ~10 s.
@@ -333,6 +340,12 @@ impl Metrics {
                 "canary_stage_last_record_timestamp_seconds",
                 "Unix time at which the stage last finished a batch of records.",
                 &["stage"],
+            )?,
+            kafka_consumer_lag: igauge(
+                &r,
+                "canary_kafka_consumer_lag",
+                "Messages behind the partition's high watermark, from consumed offsets.",
+                &["stage", "topic", "partition"],
             )?,
             catalog: r.infos.take().into(),
             registry: r.registry,
