@@ -236,7 +236,15 @@ fn run(args: &RunArgs) -> Result<()> {
                 .with_label_values(&[sink, outcome.as_str()])
                 .inc();
         });
-        canary_sinks::Sinks::start(rt.handle(), resolved, observer)
+        let sinks = canary_sinks::Sinks::start(rt.handle(), resolved, observer);
+        for name in sinks.names() {
+            for o in canary_sinks::Outcome::ALL {
+                metrics
+                    .sink_deliveries
+                    .with_label_values(&[name, o.as_str()]);
+            }
+        }
+        sinks
     });
     tracing::info!(watches = cfg.watches.len(), inputs = ?args.inputs,
         sinks = ?sinks.as_ref().map(|s| s.names()).unwrap_or_default(), "starting");

@@ -179,6 +179,44 @@ sink_struct! {
     }
 }
 
+fn default_am_severity() -> String {
+    "page".to_owned()
+}
+
+fn default_team() -> String {
+    "comms".to_owned()
+}
+
+fn default_resend() -> Span {
+    Span::minutes(1)
+}
+
+sink_struct! {
+    /// Prometheus Alertmanager's v2 API (`POST <url>/api/v2/alerts`).
+    AlertmanagerConfig {
+        /// Alertmanager's base URL inline, e.g. `http://alertmanager:9093`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<Secret>,
+        /// Environment variable holding the base URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_env: Option<String>,
+        /// File holding the base URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_file: Option<String>,
+        /// `severity` label of every alert (routes match on it).
+        #[serde(default = "default_am_severity")]
+        severity: String,
+        /// `team` label of every alert (routes match on it).
+        #[serde(default = "default_team")]
+        team: String,
+        /// How often a firing alert is sent again (default "1m"). Each send
+        /// sets `endsAt` to four intervals ahead, as Prometheus does, so an
+        /// alert whose sender died expires instead of firing forever.
+        #[serde(default = "default_resend")]
+        resend: Span,
+    }
+}
+
 /// One `[[sink]]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -190,6 +228,8 @@ pub enum SinkConfig {
     PagerDuty(PagerDutyConfig),
     /// `type = "webhook"`.
     Webhook(WebhookConfig),
+    /// `type = "alertmanager"`.
+    Alertmanager(AlertmanagerConfig),
 }
 
 /// Where a resolved sink sends, and how it formats.
@@ -214,13 +254,27 @@ pub enum Target {
         /// URL.
         url: Secret,
     },
+    /// Alertmanager v2 alerts.
+    Alertmanager {
+        /// The alerts endpoint (`<base>/api/v2/alerts`).
+        url: Secret,
+        /// `severity` label.
+        severity: String,
+        /// `team` label.
+        team: String,
+        /// Interval between sends of a firing alert.
+        resend: Duration,
+    },
 }
 
 impl Target {
     /// The URL requests go to.
     pub fn url(&self) -> &Secret {
         match self {
-            Target::Slack { url } | Target::PagerDuty { url, .. } | Target::Webhook { url } => url,
+            Target::Slack { url }
+            | Target::PagerDuty { url, .. }
+            | Target::Webhook { url }
+            | Target::Alertmanager { url, .. } => url,
         }
     }
 
@@ -355,6 +409,7 @@ impl SinkConfig {
             SinkConfig::Slack(_) => "slack",
             SinkConfig::PagerDuty(_) => "pagerduty",
             SinkConfig::Webhook(_) => "webhook",
+            SinkConfig::Alertmanager(_) => "alertmanager",
         }
     }
 
@@ -364,6 +419,7 @@ impl SinkConfig {
             SinkConfig::Slack(c) => &c.name,
             SinkConfig::PagerDuty(c) => &c.name,
             SinkConfig::Webhook(c) => &c.name,
+            SinkConfig::Alertmanager(c) => &c.name,
         };
         n.as_deref().unwrap_or(self.type_name())
     }
@@ -380,6 +436,31 @@ impl SinkConfig {
                 let url = one_secret("url", &c.url, &c.url_env, &c.url_file)?;
                 check_url(url_key(&c.url, &c.url_env), &url)?;
                 (Target::Webhook { url }, c.delivery()?)
+            }
+            SinkConfig::Alertmanager(c) => {
+                let base = one_secret("url", &c.url, &c.url_env, &c.url_file)?;
+                check_url(url_key(&c.url, &c.url_env), &base)?;
+                for (key, v) in [("severity", &c.severity), ("team", &c.team)] {
+                    if v.is_empty() {
+                        return Err(cfg_err(key, "must not be empty"));
+                    }
+                }
+                if c.resend.ms() < 1000 {
+                    return Err(cfg_err("resend", "must be at least 1s"));
+                }
+                let url = Secret(format!(
+                    "{}/api/v2/alerts",
+                    base.expose().trim_end_matches('/')
+                ));
+                (
+                    Target::Alertmanager {
+                        url,
+                        severity: c.severity.clone(),
+                        team: c.team.clone(),
+                        resend: Duration::from_millis(c.resend.ms() as u64),
+                    },
+                    c.delivery()?,
+                )
             }
             SinkConfig::PagerDuty(c) => {
                 let routing_key = one_secret(

@@ -208,6 +208,81 @@ pub fn webhook(a: &Alert) -> Vec<u8> {
     serde_json::to_vec(a).unwrap_or_default()
 }
 
+/// Alertmanager v2 body (`POST /api/v2/alerts`): one alert whose labels match
+/// the `CanaryNegativeShareSpike` / `CanaryVolumeSpike` rules, so routes,
+/// grouping and inhibitions treat a direct page and a rule's page alike.
+///
+/// `startsAt` is the episode's first window start (event time). A firing
+/// alert ends `4 × resend` after `now_ms` unless sent again; a resolved one
+/// ends at `now_ms`, the time canary resolved it, but never before it started
+/// (a replay of old data resolves at once, not in the past of its start).
+pub fn alertmanager(a: &Alert, severity: &str, team: &str, resend_ms: i64, now_ms: i64) -> Value {
+    let alertname = match a.kind {
+        AlertKind::NegativeShare => "CanaryNegativeShareSpike",
+        AlertKind::Volume => "CanaryVolumeSpike",
+    };
+    let starts_ms = canary_core::time::parse_rfc3339(&a.episode_start);
+    let ends_ms = match a.state {
+        AlertState::Firing => now_ms.saturating_add(resend_ms.saturating_mul(4)),
+        AlertState::Resolved => now_ms,
+    };
+    let ends_ms = starts_ms.map_or(ends_ms, |s| ends_ms.max(s));
+    let mut description = format!(
+        "Negative share {} vs baseline {} ({} of {} scored posts, p = {:.2e}). \
+         Volume {} posts vs baseline {:.1} per window. Window {} to {}.",
+        pct(a.negative_share),
+        pct(a.baseline_share),
+        a.negative,
+        a.scored,
+        a.p_value,
+        a.volume,
+        a.baseline_volume,
+        a.window_start,
+        a.window_end
+    );
+    if let Some(w) = why(a) {
+        description.push_str(&format!(" Why: {w}."));
+    }
+    if !a.top_terms.is_empty() {
+        description.push_str(&format!(" Top terms: {}.", a.top_terms.join(", ")));
+    }
+    let samples: Vec<String> = a
+        .samples
+        .iter()
+        .map(|s| {
+            format!(
+                "{} (compound {:.2}, id {})",
+                s.text.replace(['\n', '\r'], " "),
+                s.compound,
+                s.id
+            )
+        })
+        .collect();
+    json!([{
+        "labels": {
+            "alertname": alertname,
+            "watch": a.watch,
+            "lang": a.lang,
+            "kind": a.kind.as_str(),
+            "severity": severity,
+            "team": team,
+        },
+        "annotations": {
+            "summary": summary(a),
+            "description": description,
+            "negative_share": pct(a.negative_share),
+            "baseline_share": pct(a.baseline_share),
+            "volume": a.volume.to_string(),
+            "baseline_volume": format!("{:.1}", a.baseline_volume),
+            "top_terms": a.top_terms.join(", "),
+            "sample_posts": samples.join("\n"),
+            "alert_id": a.alert_id,
+        },
+        "startsAt": a.episode_start,
+        "endsAt": canary_core::time::format_rfc3339(ends_ms),
+    }])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! Alert delivery: Slack incoming webhooks, PagerDuty Events API v2 and
-//! generic JSON webhooks.
+//! Alert delivery: Slack incoming webhooks, PagerDuty Events API v2,
+//! Prometheus Alertmanager's v2 API and generic JSON webhooks.
 //!
 //! Each sink has its own bounded queue and a tokio task that drains it,
 //! retrying failed requests with exponential backoff up to a bounded number of
@@ -21,8 +21,8 @@ mod config;
 pub mod format;
 
 pub use config::{
-    Delivery, PAGERDUTY_URL, PagerDutyConfig, Secret, Sink, SinkConfig, SlackConfig, Target,
-    WebhookConfig, resolve_all,
+    AlertmanagerConfig, Delivery, PAGERDUTY_URL, PagerDutyConfig, Secret, Sink, SinkConfig,
+    SlackConfig, Target, WebhookConfig, resolve_all,
 };
 
 use canary_core::aggregate::Alert;
@@ -60,6 +60,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, for metrics that start each series at 0.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Retry,
+        Outcome::Failed,
+        Outcome::Dropped,
+    ];
+
     /// Metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -108,6 +116,8 @@ struct Shared {
     notify: Notify,
     closing: AtomicBool,
     in_flight: AtomicBool,
+    /// Alerts offered and not yet delivered, given up or dropped.
+    pending: AtomicU64,
     counters: Counters,
     observer: Observer,
 }
@@ -138,9 +148,11 @@ impl Shared {
                 None
             };
             q.push_back(alert);
+            self.pending.fetch_add(1, Ordering::SeqCst);
             dropped
         };
         if let Some(d) = dropped {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
             warn!(sink = %self.sink.name, alert_id = %d.alert_id, "sink queue full: dropped the oldest alert");
             self.count(Outcome::Dropped, 1);
         }
@@ -174,6 +186,12 @@ pub fn body(target: &Target, alert: &Alert) -> Vec<u8> {
             severity,
             ..
         } => format::pagerduty(alert, routing_key.expose(), severity),
+        Target::Alertmanager {
+            severity,
+            team,
+            resend,
+            ..
+        } => format::alertmanager(alert, severity, team, resend.as_millis() as i64, now_ms()),
         // Straight from the record, so fields keep the order of the alert lines.
         Target::Webhook { .. } => return format::webhook(alert),
     };
@@ -281,18 +299,57 @@ async fn deliver(shared: &Shared, agent: &ureq::Agent, alert: &Alert) {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 async fn worker(shared: Arc<Shared>) {
     let agent = agent(shared.sink.delivery.timeout);
+    // Alertmanager forgets an alert at its endsAt: firing ones are sent again
+    // every `resend` until their resolve arrives.
+    let resend = match &shared.sink.target {
+        Target::Alertmanager { resend, .. } => Some(*resend),
+        _ => None,
+    };
+    let mut firing: std::collections::BTreeMap<String, Alert> = Default::default();
+    let mut next_resend = tokio::time::Instant::now();
     loop {
         match shared.pop() {
             Some(alert) => {
+                if let Some(every) = resend {
+                    if alert.state == canary_core::aggregate::AlertState::Firing {
+                        if firing.is_empty() {
+                            next_resend = tokio::time::Instant::now() + every;
+                        }
+                        firing.insert(alert.alert_id.clone(), alert.clone());
+                    } else {
+                        firing.remove(&alert.alert_id);
+                    }
+                }
                 shared.in_flight.store(true, Ordering::SeqCst);
                 deliver(&shared, &agent, &alert).await;
                 shared.in_flight.store(false, Ordering::SeqCst);
+                shared.pending.fetch_sub(1, Ordering::SeqCst);
             }
             None if shared.closing.load(Ordering::SeqCst) => return,
-            // notify_one stores a permit, so an offer between pop and here is not missed.
-            None => shared.notify.notified().await,
+            None => match resend {
+                Some(every) if !firing.is_empty() => {
+                    // notify_one stores a permit, so an offer between pop and here is not missed.
+                    let woken =
+                        tokio::time::timeout_at(next_resend, shared.notify.notified()).await;
+                    if woken.is_err() {
+                        next_resend = tokio::time::Instant::now() + every;
+                        shared.in_flight.store(true, Ordering::SeqCst);
+                        for a in firing.values() {
+                            deliver(&shared, &agent, a).await;
+                        }
+                        shared.in_flight.store(false, Ordering::SeqCst);
+                    }
+                }
+                _ => shared.notify.notified().await,
+            },
         }
     }
 }
@@ -317,6 +374,7 @@ impl Sinks {
                     notify: Notify::new(),
                     closing: AtomicBool::new(false),
                     in_flight: AtomicBool::new(false),
+                    pending: AtomicU64::new(0),
                     counters: Counters::default(),
                     observer: observer.clone(),
                 })
@@ -380,6 +438,26 @@ impl Sinks {
             let _ = old.join();
         }
         tx
+    }
+
+    /// Waits until every alert offered so far is delivered or given up on
+    /// (counted `failed` or `dropped`), at most `limit`; whether it is. Blocks
+    /// the calling thread, which must not be a runtime thread.
+    pub fn wait_settled(&self, limit: Duration) -> bool {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            if self
+                .shared
+                .iter()
+                .all(|s| s.pending.load(Ordering::SeqCst) == 0)
+            {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Outcome counts so far, per sink name.

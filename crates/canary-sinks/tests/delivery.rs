@@ -380,3 +380,101 @@ fn config_tables_parse_and_resolve_with_errors_naming_the_key() {
         canary_sinks::resolve_all(&two).unwrap_err();
     assert_eq!((idx, key.as_str()), (2, "name"));
 }
+
+#[test]
+fn alertmanager_gets_labels_annotations_resends_while_firing_and_a_resolve() {
+    let rx = Receiver::start(&[]);
+    let rt = rt();
+    let (obs, _) = counting();
+    let cfg: SinkConfig = toml::from_str(&format!(
+        "type = \"alertmanager\"\nurl = \"{}\"\nresend = \"1s\"\n",
+        rx.url("/am/")
+    ))
+    .unwrap();
+    let s = Sinks::start(rt.handle(), vec![cfg.resolve().unwrap()], obs);
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let ms = |v: &serde_json::Value| canary_core::time::parse_rfc3339(v.as_str().unwrap()).unwrap();
+    let fired_ms = unix_ms();
+    s.offer(&alert(AlertState::Firing, "worst refund ever"));
+    // The first send and at least one re-send (1 s apart), bounded.
+    let firing: Vec<serde_json::Value> = rx
+        .wait_for(2, Duration::from_secs(20))
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    assert!(firing.len() >= 2, "re-sent while firing: {firing:#?}");
+    let resolved_ms = unix_ms();
+    s.offer(&alert(AlertState::Resolved, "worst refund ever"));
+    // A re-send may still go out just before the resolve: wait for the
+    // request whose endsAt is not ahead (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let resolved = loop {
+        let all = rx.requests();
+        if let Some(r) = all
+            .iter()
+            .map(|r| r.json())
+            .find(|b| ms(&b[0]["endsAt"]) < resolved_ms + 2_000)
+        {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no resolve sent");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let sent = rx.requests().len();
+    // Nothing more goes out for a resolved alert.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(rx.requests().len(), sent);
+    let stats = s.shutdown(Duration::from_secs(5));
+    assert!(
+        stats
+            .iter()
+            .all(|(_, st)| st.failed == 0 && st.dropped == 0)
+    );
+    assert!(
+        rx.requests().iter().all(|r| r.path == "/am/api/v2/alerts"),
+        "{:?}",
+        rx.requests()[0].path
+    );
+    let first = &firing[0][0];
+    assert_eq!(
+        first["labels"],
+        serde_json::json!({
+            "alertname": "CanaryNegativeShareSpike",
+            "watch": "acme",
+            "lang": "en",
+            "kind": "negative_share",
+            "severity": "page",
+            "team": "comms",
+        })
+    );
+    assert_eq!(first["startsAt"], "2024-05-06T12:00:00Z");
+    let ann = &first["annotations"];
+    assert_eq!(ann["negative_share"], "37.3%");
+    assert_eq!(ann["baseline_share"], "2.1%");
+    assert_eq!(ann["volume"], "120");
+    assert!(ann["top_terms"].as_str().unwrap().contains("refund"));
+    assert!(
+        ann["sample_posts"]
+            .as_str()
+            .unwrap()
+            .contains("worst refund ever")
+    );
+    // Firing: ends four re-send intervals ahead unless sent again.
+    for b in &firing {
+        let ends = ms(&b[0]["endsAt"]);
+        assert!(
+            (fired_ms + 4_000..fired_ms + 4_000 + 20_000).contains(&ends),
+            "endsAt {ends} vs fired {fired_ms}"
+        );
+    }
+    // Resolved: ends at the resolve, never before it started, same labels.
+    let r = &resolved[0];
+    assert_eq!(r["labels"], first["labels"]);
+    let end = ms(&r["endsAt"]);
+    assert!(end >= ms(&r["startsAt"]) && end >= resolved_ms, "{r:#}");
+}
