@@ -74,14 +74,15 @@ impl KafkaArgs {
 /// `canary stage`.
 #[derive(Debug, Args)]
 pub struct StageArgs {
-    /// The stage: ingest, normalize, language, sentiment or aggregate.
+    /// The stage: ingest, normalize, language, sentiment, aggregate or notify.
     pub stage: String,
     /// Config file (TOML).
     #[arg(long, short, env = "CANARY_CONFIG")]
     pub config: PathBuf,
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// Aggregate: directory of per-partition checkpoints (shared by the group's processes).
+    /// Aggregate: directory of per-partition checkpoints (shared by the
+    /// group's processes). Notify: where the keys of delivered alerts are kept.
     #[arg(long, env = "CANARY_STATE_DIR", default_value = "canary-state")]
     pub state_dir: PathBuf,
     /// Aggregate: seconds between checkpoints.
@@ -150,11 +151,24 @@ pub struct ReplayArgs {
 pub fn stage(args: &StageArgs) -> Result<()> {
     let name = StageName::parse(&args.stage).ok_or_else(|| {
         usage(anyhow!(
-            "unknown stage {:?} (ingest, normalize, language, sentiment, aggregate)",
+            "unknown stage {:?} (ingest, normalize, language, sentiment, aggregate, notify)",
             args.stage
         ))
     })?;
     let cfg = Config::load(&args.config).map_err(usage)?;
+    let notify_sinks = if name == StageName::Notify {
+        let sinks = cfg
+            .resolve_sinks()
+            .map_err(|(k, m)| usage(anyhow!("key `{k}`: {m}")))?;
+        if sinks.is_empty() {
+            return Err(usage(anyhow!(
+                "the notify stage delivers to the config's [[sink]] tables, and it has none"
+            )));
+        }
+        sinks
+    } else {
+        Vec::new()
+    };
     let (brokers, kafka, extra) = args.kafka.resolve(cfg.kafka.as_ref())?;
     if args.checkpoint_interval <= 0.0 || !args.checkpoint_interval.is_finite() {
         return Err(usage(anyhow!("--checkpoint-interval must be positive")));
@@ -186,7 +200,13 @@ pub fn stage(args: &StageArgs) -> Result<()> {
     let stop = crate::signals::stop_on_signals(&rt, "delivering outputs and saving state");
     exit_if_stuck(&rt, &stop, shutdown_timeout);
     tracing::info!(stage = name.as_str(), brokers = %opts.brokers, "starting");
-    let r: Result<()> = if name == StageName::Aggregate {
+    let r: Result<()> = if name == StageName::Notify {
+        let n = canary_kafka::NotifyOptions {
+            sinks: notify_sinks,
+            state_dir: args.state_dir.clone(),
+        };
+        canary_kafka::run_notify(&opts, &n, rt.handle(), &metrics, &stop).map_err(Into::into)
+    } else if name == StageName::Aggregate {
         let a = AggregateOptions {
             state_dir: args.state_dir.clone(),
             checkpoint_every: Duration::from_secs_f64(args.checkpoint_interval),

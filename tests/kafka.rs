@@ -110,6 +110,8 @@ struct Pipeline {
     extra: Vec<String>,
     /// Instances that serve /metrics, and on which port.
     metrics: BTreeMap<String, u16>,
+    /// The config every stage reads.
+    config: PathBuf,
 }
 
 impl Pipeline {
@@ -126,6 +128,7 @@ impl Pipeline {
             // a join for about half the session timeout.
             extra: vec!["--kafka-option".into(), "session.timeout.ms=10000".into()],
             metrics: BTreeMap::new(),
+            config: repo().join(DEMO_CONFIG),
         }
     }
 
@@ -136,30 +139,32 @@ impl Pipeline {
     /// Starts `stage` as process `instance` (several instances share the group).
     fn start(&mut self, stage: &str, instance: &str) {
         let mut c = canary();
-        c.args([
-            "stage",
-            stage,
-            "--config",
-            DEMO_CONFIG,
-            "--brokers",
-            &self.brokers,
-        ])
-        .args([
-            "--topic-prefix",
-            &self.prefix,
-            "--group-prefix",
-            &self.prefix,
-        ])
-        .args(&self.extra)
-        .env("CANARY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(self.dir.join(format!("{instance}.log")))
-                .map(Stdio::from)
-                .unwrap_or(Stdio::null()),
-        );
+        c.args(["stage", stage, "--config"])
+            .arg(&self.config)
+            .args(["--brokers", &self.brokers])
+            .args([
+                "--topic-prefix",
+                &self.prefix,
+                "--group-prefix",
+                &self.prefix,
+            ])
+            .args(&self.extra)
+            // Notify logs each settled batch at info; tests wait for that line.
+            .env(
+                "CANARY_LOG",
+                if stage == "notify" { "info" } else { "warn" },
+            )
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.join(format!("{instance}.log")))
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            );
         if let Some(port) = self.metrics.get(instance) {
             c.arg("--metrics-addr").arg(format!("127.0.0.1:{port}"));
+        }
+        if stage == "notify" {
+            c.arg("--state-dir").arg(self.dir.join("notify-state"));
         }
         if stage == "aggregate" {
             c.args(["--emit-windows", "--checkpoint-interval", "0.3"])
@@ -1148,4 +1153,137 @@ fn a_post_dated_2200_is_future_and_costs_no_alert() {
             "{reason}: line {index} of raw offset {off}"
         );
     }
+}
+
+/// (alert_id, state) of every request the receiver answered (a `Hang`
+/// request never got an answer and is left out by the caller).
+fn pages(reqs: &[canary_testkit::receiver::Request]) -> Vec<(String, String)> {
+    reqs.iter()
+        .map(|r| {
+            let a = r.json();
+            (
+                a["alert_id"].as_str().expect("alert_id").to_owned(),
+                a["state"].as_str().expect("state").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn notify_pages_each_alert_once_through_kill_9s_and_duplicates() {
+    use canary_testkit::receiver::{Receiver, Reply};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let want = embedded(&demo());
+    // The first delivery hangs: the stage is killed while it waits.
+    let rx = Receiver::start(&[Reply::Hang]);
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "notify");
+    let demo_cfg = std::fs::read_to_string(repo().join(DEMO_CONFIG)).expect("demo config");
+    p.config = p.dir.join("canary.toml");
+    std::fs::write(
+        &p.config,
+        format!(
+            "{demo_cfg}\n[[sink]]\ntype = \"webhook\"\nurl = \"{}\"\ntimeout = \"60s\"\nbackoff = \"50ms\"\n",
+            rx.url("/hook")
+        ),
+    )
+    .expect("config");
+    p.start_all();
+    p.start("notify", "notify-1");
+    let mut r = p.replay(&demo(), "max");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while rx.requests().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no page; logs in {}",
+            p.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Killed before the sink answered: its offset was not stored, nothing
+    // is lost, the restarted stage pages it.
+    p.kill9("notify-1");
+    assert!(r.wait().expect("replay").success());
+    p.start("notify", "notify-2");
+    let got = loop {
+        let reqs = rx.requests();
+        if reqs.len() > want.alerts.len() {
+            break reqs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} pages of {}; logs in {}",
+            reqs.len() - 1,
+            want.alerts.len(),
+            p.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = p.dir.join("notify-2.log");
+    wait_log(&log, "alerts delivered", Duration::from_secs(30));
+    // Killed after the pages: the restarted stage reads them again (from its
+    // last committed offset), and the alerts topic holds them twice now, as
+    // after an aggregate restart, with a record that is not an alert.
+    p.kill9("notify-2");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &p.brokers)
+        .create()
+        .expect("producer");
+    let topic = format!("{}alerts", p.prefix);
+    for line in &want.alerts {
+        let v: serde_json::Value = serde_json::from_str(line).expect("alert");
+        let key = format!(
+            "{}/{}",
+            v["alert_id"].as_str().unwrap(),
+            v["state"].as_str().unwrap()
+        );
+        producer
+            .send(BaseRecord::to(&topic).key(&key).payload(line))
+            .expect("send");
+    }
+    producer
+        .send(BaseRecord::<(), _>::to(&topic).payload("not an alert"))
+        .expect("send");
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let port = common::free_port();
+    p.metrics.insert("notify-3".into(), port);
+    p.start("notify", "notify-3");
+    let dup = r#"canary_posts_dropped_total{reason="duplicate",stage="notify"}"#;
+    let bad = r#"canary_dead_letters_total{reason="bad_alert",stage="notify"}"#;
+    loop {
+        let body = common::scrape(port).unwrap_or_default();
+        let (d, b) = (sample(&body, dup), sample(&body, bad));
+        if d.is_some_and(|d| d >= want.alerts.len() as f64) && b == Some(1.0) {
+            assert!(
+                body.contains(r#"canary_sink_deliveries_total{outcome="failed",sink="webhook"} 0"#),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "duplicates {d:?}, bad {b:?}; logs in {}",
+            p.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let answered = pages(&rx.requests()[1..]);
+    let hung = pages(&rx.requests()[..1]);
+    let want_pages: Vec<(String, String)> = want
+        .alerts
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("alert");
+            (
+                v["alert_id"].as_str().unwrap().to_owned(),
+                v["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(answered, want_pages, "each alert paged once, in order");
+    assert_eq!(hung[0], want_pages[0], "the unanswered page was the first");
+    assert_eq!(got.len(), want_pages.len() + 1);
 }

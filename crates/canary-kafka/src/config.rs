@@ -82,16 +82,19 @@ pub enum StageName {
     Sentiment,
     /// scored → alerts and windows.
     Aggregate,
+    /// alerts → the `[[sink]]`s.
+    Notify,
 }
 
 impl StageName {
     /// Every stage, upstream first.
-    pub const ALL: [StageName; 5] = [
+    pub const ALL: [StageName; 6] = [
         StageName::Ingest,
         StageName::Normalize,
         StageName::Language,
         StageName::Sentiment,
         StageName::Aggregate,
+        StageName::Notify,
     ];
 
     /// The name used in groups, metrics and dead-letter headers.
@@ -102,6 +105,7 @@ impl StageName {
             StageName::Language => "language",
             StageName::Sentiment => "sentiment",
             StageName::Aggregate => "aggregate",
+            StageName::Notify => "notify",
         }
     }
 
@@ -118,6 +122,7 @@ impl StageName {
             StageName::Language => &t.normalized,
             StageName::Sentiment => &t.languaged,
             StageName::Aggregate => &t.scored,
+            StageName::Notify => &t.alerts,
         }
     }
 }

@@ -25,6 +25,7 @@
 mod aggregate;
 mod config;
 mod message;
+mod notify;
 mod runner;
 mod stages;
 
@@ -33,6 +34,7 @@ pub use config::{KafkaConfig, StageName, Topics};
 pub use message::{
     CONTROL_HEADER, Envelope, FORMAT_HEADER, FORMAT_JSON_LINES, FORMAT_RECORDS, Kind,
 };
+pub use notify::{NotifyOptions, run_notify};
 pub use runner::{RawProducer, ensure_topics};
 pub use stages::{StageOptions, run_stage};
 

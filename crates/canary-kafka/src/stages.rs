@@ -147,10 +147,10 @@ fn stage_inner(
             };
             runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
-        StageName::Aggregate => {
+        StageName::Aggregate | StageName::Notify => {
             return Err(Error::Topic {
-                topic: t.scored,
-                message: "the aggregate stage runs with run_aggregate".into(),
+                topic: stage.input(&t).to_owned(),
+                message: format!("the {} stage has its own runner", stage.as_str()),
             });
         }
     }

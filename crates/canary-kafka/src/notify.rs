@@ -1,0 +1,291 @@
+//! The notify stage: alert records from the `alerts` topic to the config's
+//! `[[sink]]`s, through the same `canary-sinks` code as `canary run`.
+//!
+//! Delivery guarantee: the topic is at-least-once (a restarted aggregate
+//! emits its alerts again), so each record is keyed by alert id and state and
+//! delivered once per key. The stage stores its input offsets only after every
+//! sink has delivered the batch's alerts or given up on them (counted
+//! `failed` or `dropped` in `canary_sink_deliveries_total`). Before storing
+//! them it appends the delivered keys to `<state-dir>/notify-delivered.keys`
+//! and fsyncs it, so a `kill -9` after a page and before the offset commit
+//! does not page again; a kill between the HTTP answer and that fsync (a few
+//! microseconds) can. A kill before delivery loses nothing: the offsets were
+//! not stored, so the restarted stage reads the alert again.
+
+use crate::config::StageName;
+use crate::runner::{self, In, Out, Processor, dead_letter};
+use crate::stages::StageOptions;
+use crate::{Error, Topics};
+use canary_core::aggregate::{Alert, AlertState};
+use canary_sinks::{Outcome, Sink, Sinks};
+use canary_telemetry::Metrics;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Options of the notify stage.
+#[derive(Debug, Clone)]
+pub struct NotifyOptions {
+    /// The resolved `[[sink]]`s.
+    pub sinks: Vec<Sink>,
+    /// Where the delivered keys are kept across restarts.
+    pub state_dir: PathBuf,
+}
+
+/// The delivered keys, in memory and in an append-only file.
+struct Delivered {
+    keys: HashSet<String>,
+    file: File,
+    path: PathBuf,
+}
+
+impl Delivered {
+    fn open(dir: &std::path::Path) -> Result<Delivered, Error> {
+        let path = dir.join("notify-delivered.keys");
+        let io = |what: &str, source| Error::Io {
+            what: format!("{what} {}", path.display()),
+            source,
+        };
+        let mut keys = HashSet::new();
+        if path.exists() {
+            let f = File::open(&path).map_err(|e| io("reading", e))?;
+            for line in BufReader::new(f).lines() {
+                let line = line.map_err(|e| io("reading", e))?;
+                // A line cut by a crash is a key never confirmed: deliver it again.
+                if let Some(k) = line.strip_suffix('\t') {
+                    keys.insert(k.to_owned());
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io("opening", e))?;
+        Ok(Delivered { keys, file, path })
+    }
+
+    fn record(&mut self, new: &[String]) -> Result<(), Error> {
+        let mut buf = String::new();
+        for k in new {
+            buf.push_str(k);
+            buf.push_str("\t\n");
+        }
+        self.file
+            .write_all(buf.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .map_err(|source| Error::Io {
+                what: format!("writing {}", self.path.display()),
+                source,
+            })?;
+        self.keys.extend(new.iter().cloned());
+        Ok(())
+    }
+}
+
+struct Notify {
+    topics: Topics,
+    sinks: Sinks,
+    delivered: Delivered,
+    /// Keys offered to the sinks in this batch, not yet settled.
+    offered: Vec<String>,
+    metrics: Metrics,
+    stop: Arc<AtomicBool>,
+    shutdown_timeout: Duration,
+}
+
+fn alert_key(a: &Alert) -> String {
+    let state = if a.state == AlertState::Firing {
+        "firing"
+    } else {
+        "resolved"
+    };
+    format!("{}/{state}", a.alert_id)
+}
+
+impl Processor for Notify {
+    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+        let alert: Alert = match serde_json::from_slice(m.payload) {
+            Ok(a) => a,
+            Err(e) => {
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&["notify", "bad_alert"])
+                    .inc();
+                out.push(dead_letter(
+                    &self.topics,
+                    StageName::Notify,
+                    "bad_alert",
+                    e.to_string(),
+                    m,
+                    None,
+                    m.payload,
+                ));
+                return Ok(());
+            }
+        };
+        let key = alert_key(&alert);
+        if self.delivered.keys.contains(&key) || self.offered.contains(&key) {
+            self.metrics
+                .posts_dropped
+                .with_label_values(&["notify", "duplicate"])
+                .inc();
+            return Ok(());
+        }
+        info!(alert_id = %alert.alert_id, key = %key, watch = %alert.watch, lang = %alert.lang, "delivering alert");
+        self.sinks.offer(&alert);
+        self.offered.push(key);
+        Ok(())
+    }
+
+    fn delivered(
+        &mut self,
+        consumed: &BTreeMap<i32, i64>,
+        _shutdown: bool,
+    ) -> Result<Option<BTreeMap<i32, i64>>, Error> {
+        self.settle()?;
+        Ok(Some(consumed.clone()))
+    }
+
+    fn on_revoke(
+        &mut self,
+        _partitions: &[i32],
+        consumed: &BTreeMap<i32, i64>,
+    ) -> Result<BTreeMap<i32, i64>, Error> {
+        self.settle()?;
+        Ok(consumed.clone())
+    }
+}
+
+impl Notify {
+    /// Waits until the sinks have delivered or given up on every alert
+    /// offered, then records their keys.
+    fn settle(&mut self) -> Result<(), Error> {
+        if self.offered.is_empty() {
+            return Ok(());
+        }
+        // Sinks retry with backoff for as long as they are configured to;
+        // a stop cuts that to the shutdown timeout, without storing offsets.
+        let mut stopping_since: Option<Instant> = None;
+        while !self.sinks.wait_settled(Duration::from_millis(200)) {
+            if self.stop.load(Ordering::Relaxed) {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.shutdown_timeout {
+                    warn!(
+                        alerts = self.offered.len(),
+                        "stopping before the sinks settled: offsets not stored, the alerts are read again at restart"
+                    );
+                    return Err(Error::Undelivered(self.offered.len() as u64));
+                }
+            }
+        }
+        let offered = std::mem::take(&mut self.offered);
+        self.delivered.record(&offered)?;
+        info!(alerts = offered.len(), "alerts delivered");
+        Ok(())
+    }
+}
+
+/// Runs the notify stage until `stop` is set. `rt` runs the sinks' delivery tasks.
+pub fn run_notify(
+    opts: &StageOptions,
+    notify: &NotifyOptions,
+    rt: &tokio::runtime::Handle,
+    metrics: &Metrics,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    match notify_inner(opts, notify, rt, metrics, stop) {
+        Err(Error::Stopped) => Ok(()),
+        r => r,
+    }
+}
+
+fn notify_inner(
+    opts: &StageOptions,
+    notify: &NotifyOptions,
+    rt: &tokio::runtime::Handle,
+    metrics: &Metrics,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    let common = opts.common(StageName::Notify);
+    runner::ensure_topics(
+        &common.brokers,
+        &common.options,
+        &common.topics,
+        opts.kafka.partitions,
+        stop,
+    )?;
+    std::fs::create_dir_all(&notify.state_dir).map_err(|source| Error::Io {
+        what: format!("creating {}", notify.state_dir.display()),
+        source,
+    })?;
+    let delivered = Delivered::open(&notify.state_dir)?;
+    metrics.preset("notify", &[], &[]);
+    for r in ["bad_alert", "bad_envelope"] {
+        metrics.dead_letters.with_label_values(&["notify", r]);
+    }
+    metrics
+        .posts_dropped
+        .with_label_values(&["notify", "duplicate"]);
+    for s in &notify.sinks {
+        for o in Outcome::ALL {
+            metrics
+                .sink_deliveries
+                .with_label_values(&[&s.name, o.as_str()]);
+        }
+    }
+    let m = metrics.clone();
+    let observer: canary_sinks::Observer = Arc::new(move |sink, outcome| {
+        m.sink_deliveries
+            .with_label_values(&[sink, outcome.as_str()])
+            .inc();
+    });
+    let sinks = Sinks::start(rt, notify.sinks.clone(), observer);
+    info!(sinks = ?sinks.names(), known = delivered.keys.len(), "notify stage");
+    let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
+    let p = Notify {
+        topics: common.topics.clone(),
+        sinks,
+        delivered,
+        offered: Vec::new(),
+        metrics: metrics.clone(),
+        stop: stop.clone(),
+        shutdown_timeout: opts.shutdown_timeout,
+    };
+    let p = runner::run_loop(StageName::Notify, &common, producer, p, metrics, stop)?;
+    // Everything offered was settled before its offsets were stored: what is
+    // still queued here is a re-send of a firing alert, which may go.
+    let _ = p.sinks.shutdown(Duration::from_secs(1));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_keys_survive_a_reopen_and_a_cut_line_does_not_count() {
+        let dir = std::env::temp_dir().join(format!("canary-notify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Delivered::open(&dir).unwrap();
+        d.record(&["a/firing".into(), "a/resolved".into()]).unwrap();
+        drop(d);
+        // A crash in the middle of a write leaves a line without its end mark.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("notify-delivered.keys"))
+            .unwrap();
+        f.write_all(b"b/fir").unwrap();
+        let d = Delivered::open(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let mut keys: Vec<&str> = d.keys.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["a/firing", "a/resolved"]);
+    }
+}
