@@ -169,7 +169,7 @@ fn map_get<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
 
 /// deploy/prometheus/prometheus.yml with local ports, 1 s intervals and the
 /// deploy rule files by absolute path.
-fn prometheus_config(canary_port: u16, am_port: u16) -> String {
+fn prometheus_config(canary_ports: &[u16], am_port: u16) -> String {
     let deploy = repo().join("deploy/prometheus");
     let text = std::fs::read_to_string(deploy.join("prometheus.yml")).unwrap();
     let mut cfg: Value = serde_norway::from_str(&text).unwrap();
@@ -203,7 +203,11 @@ fn prometheus_config(canary_port: u16, am_port: u16) -> String {
         .as_sequence_mut()
         .unwrap();
     sc.truncate(1);
-    *map_get(&mut sc[0], "targets") = vec![Value::from(format!("127.0.0.1:{canary_port}"))].into();
+    *map_get(&mut sc[0], "targets") = canary_ports
+        .iter()
+        .map(|p| Value::from(format!("127.0.0.1:{p}")))
+        .collect::<Vec<_>>()
+        .into();
     serde_norway::to_string(&cfg).unwrap()
 }
 
@@ -274,8 +278,9 @@ fn acme_alerts(n: &Received) -> Vec<(String, String, String)> {
         .collect()
 }
 
-#[test]
-fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
+/// Prometheus and Alertmanager, or None (the test is skipped) when they are
+/// not installed.
+fn binaries() -> Option<(PathBuf, PathBuf)> {
     let (Some(prometheus), Some(alertmanager)) = (
         find_binary("prometheus"),
         find_binary("prometheus-alertmanager").or_else(|| find_binary("alertmanager")),
@@ -286,139 +291,142 @@ fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
             panic!("{msg}, and CANARY_REQUIRE_SHARED=1");
         }
         eprintln!("skipping the alerting stack test: {msg}");
-        return;
+        return None;
     };
-    let dir = tmp("alerting-stack");
-    let secrets = dir.join("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
-    for (f, token) in [
-        ("comms-webhook-token", "comms-token"),
-        ("ops-page-webhook-token", "ops-page-token"),
-        ("ops-webhook-token", "ops-token"),
-    ] {
-        std::fs::write(secrets.join(f), token).unwrap();
-    }
-    let receiver = Receiver::start();
-    let (prom_port, am_port, canary_port) = (free_port(), free_port(), free_port());
-    write(
-        &dir,
-        "prometheus.yml",
-        prometheus_config(canary_port, am_port).as_bytes(),
-    );
-    write(
-        &dir,
-        "alertmanager.yml",
-        alertmanager_config(receiver.port, &secrets).as_bytes(),
-    );
-    let log = |name: &str| std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Some((prometheus, alertmanager))
+}
 
-    let mut procs = Procs(Vec::new());
-    procs.0.push((
-        "alertmanager",
-        Command::new(alertmanager)
+/// Alertmanager paging a local receiver, and Prometheus with deploy's rules
+/// when it has canary processes to scrape.
+struct Stack {
+    dir: PathBuf,
+    receiver: Receiver,
+    procs: Procs,
+    am_port: u16,
+}
+
+impl Stack {
+    /// Starts Alertmanager, and Prometheus scraping `targets` unless there are none.
+    fn start(name: &str, targets: &[u16]) -> Option<Stack> {
+        let (prometheus, alertmanager) = binaries()?;
+        let dir = tmp(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let secrets = dir.join("secrets");
+        std::fs::create_dir_all(&secrets).unwrap();
+        for (f, token) in [
+            ("comms-webhook-token", "comms-token"),
+            ("ops-page-webhook-token", "ops-page-token"),
+            ("ops-webhook-token", "ops-token"),
+        ] {
+            std::fs::write(secrets.join(f), token).unwrap();
+        }
+        let receiver = Receiver::start();
+        let (prom_port, am_port) = (free_port(), free_port());
+        write(
+            &dir,
+            "alertmanager.yml",
+            alertmanager_config(receiver.port, &secrets).as_bytes(),
+        );
+        let mut st = Stack {
+            dir,
+            receiver,
+            procs: Procs(Vec::new()),
+            am_port,
+        };
+        let am = Command::new(alertmanager)
             .arg(format!(
                 "--config.file={}",
-                dir.join("alertmanager.yml").display()
+                st.dir.join("alertmanager.yml").display()
             ))
-            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                st.dir.join("am-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
             // No HA gossip: it would listen on 0.0.0.0:9094.
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
-            .stderr(log("alertmanager"))
+            .stderr(st.log("alertmanager"))
             .spawn()
-            .unwrap(),
-    ));
-    procs.0.push((
-        "prometheus",
-        Command::new(prometheus)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("prom-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(log("prometheus"))
-            .spawn()
-            .unwrap(),
-    ));
-    wait_ready("alertmanager", am_port, &mut procs);
-    wait_ready("prometheus", prom_port, &mut procs);
-
-    // Event time 11:00-13:30 at 200x: the baseline builds for ~20 s, canary
-    // fires at 12:05 (event time) and resolves at 13:10, ~20 s later, so
-    // Prometheus (1 s scrapes and evaluations) sees the gauge at 1 for many
-    // cycles, then at 0 while canary still runs.
-    let alerts_out = dir.join("alerts.jsonl");
-    let canary = canary()
-        .args([
-            "run",
-            "--config",
-            DEMO_CONFIG,
-            "--input",
-            DEMO_STREAM,
-            "--from",
-            "2024-05-06T11:00:00Z",
-            "--to",
-            "2024-05-06T13:30:00Z",
-            "--speed",
-            "200",
-            "--metrics-linger",
-            "5",
-        ])
-        .arg("--metrics-addr")
-        .arg(format!("127.0.0.1:{canary_port}"))
-        .arg("--alerts-out")
-        .arg(&alerts_out)
-        .stdout(Stdio::null())
-        .stderr(log("canary"))
-        .spawn()
-        .unwrap();
-    procs.0.push(("canary", canary));
-
-    // Bounded: the replay takes ~45 s of wall time; allow generous slack.
-    let deadline = Instant::now() + Duration::from_secs(150);
-    let comms = |all: &[Received]| -> Vec<Received> {
-        all.iter()
-            .filter(|r| r.path == "/comms" && !acme_alerts(r).is_empty())
-            .cloned()
-            .collect()
-    };
-    let resolved_at = |c: &[Received]| {
-        c.iter().position(|r| {
-            r.body["status"] == "resolved" && r.body["groupLabels"]["watch"] == "acme"
-        })
-    };
-    while Instant::now() < deadline && resolved_at(&comms(&receiver.received())).is_none() {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    // Let canary finish (its alert output is flushed at the end); the extra
-    // seconds also catch a (wrong) re-fire after the resolve.
-    let exit_deadline = Instant::now() + Duration::from_secs(60);
-    let canary_exit = loop {
-        let (_, c) = procs.0.iter_mut().find(|(n, _)| *n == "canary").unwrap();
-        match c.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            _ if Instant::now() >= exit_deadline => break None,
-            _ => std::thread::sleep(Duration::from_millis(250)),
+            .unwrap();
+        st.procs.0.push(("alertmanager", am));
+        wait_ready("alertmanager", am_port, &mut st.procs);
+        if !targets.is_empty() {
+            write(
+                &st.dir,
+                "prometheus.yml",
+                prometheus_config(targets, am_port).as_bytes(),
+            );
+            let prom = Command::new(prometheus)
+                .arg(format!(
+                    "--config.file={}",
+                    st.dir.join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    st.dir.join("prom-data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+                .stdout(Stdio::null())
+                .stderr(st.log("prometheus"))
+                .spawn()
+                .unwrap();
+            st.procs.0.push(("prometheus", prom));
+            wait_ready("prometheus", prom_port, &mut st.procs);
         }
-    };
-    std::thread::sleep(Duration::from_secs(2));
-    let all = receiver.received();
-    drop(procs);
+        Some(st)
+    }
 
-    let diag = || {
-        let logs: String = ["canary", "prometheus", "alertmanager"]
-            .iter()
-            .map(|n| {
-                let t = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+    fn log(&self, name: &str) -> std::fs::File {
+        std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap()
+    }
+
+    /// A config file: the demo's, plus `extra` tables.
+    fn config(&self, extra: &str) -> PathBuf {
+        let demo = std::fs::read_to_string(repo().join(DEMO_CONFIG)).unwrap();
+        write(
+            &self.dir,
+            "canary.toml",
+            format!("{demo}\n{extra}").as_bytes(),
+        )
+    }
+
+    /// The `[[sink]]` table that pages this stack's Alertmanager directly.
+    fn alertmanager_sink(&self) -> String {
+        format!(
+            "[[sink]]\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\nresend = \"2s\"\n",
+            self.am_port
+        )
+    }
+
+    /// Waits (bounded) for the comms lead's resolved notification for acme,
+    /// then for `finished`, then a little longer to catch a wrong re-fire.
+    fn wait(&mut self, finished: impl Fn(&mut Procs) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline && resolved_at(&comms(&self.receiver.received())).is_none()
+        {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let exit_deadline = Instant::now() + Duration::from_secs(60);
+        while !finished(&mut self.procs) && Instant::now() < exit_deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        self.receiver.received()
+    }
+
+    fn diag(&self, all: &[Received]) -> String {
+        let logs: String = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .map(|e| {
+                let t = std::fs::read_to_string(e.path()).unwrap_or_default();
                 let tail: Vec<&str> = t.lines().rev().take(15).collect();
                 format!(
-                    "--- {n}.log (last lines, newest first)\n{}\n",
+                    "--- {} (last lines, newest first)\n{}\n",
+                    e.path().display(),
                     tail.join("\n")
                 )
             })
@@ -427,35 +435,46 @@ fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
             "received: {:#?}\n{logs}",
             all.iter().map(|r| (&r.path, &r.body)).collect::<Vec<_>>()
         )
-    };
+    }
+}
 
-    assert!(
-        canary_exit.is_some_and(|s| s.success()),
-        "canary did not finish cleanly: {canary_exit:?}\n{}",
-        diag()
-    );
-    // canary itself fired and resolved (the demo's known result).
-    let records = json_lines(&std::fs::read(&alerts_out).unwrap_or_default());
+fn comms(all: &[Received]) -> Vec<Received> {
+    all.iter()
+        .filter(|r| r.path == "/comms" && !acme_alerts(r).is_empty())
+        .cloned()
+        .collect()
+}
+
+fn resolved_at(c: &[Received]) -> Option<usize> {
+    c.iter()
+        .position(|r| r.body["status"] == "resolved" && r.body["groupLabels"]["watch"] == "acme")
+}
+
+/// canary's own alert records for acme (all languages): fired, then resolved.
+fn check_records(records: &[serde_json::Value], diag: &str) {
     let states: Vec<(&str, &str)> = records
         .iter()
-        .filter(|a| a["watch"] == "acme" && a["lang"] == "all")
+        .filter(|a| a["watch"] == "acme" && a["lang"] == "all" && a["alert_id"].is_string())
         .map(|a| (a["kind"].as_str().unwrap(), a["state"].as_str().unwrap()))
         .collect();
     assert_eq!(
         states,
         [("negative_share", "firing"), ("negative_share", "resolved")],
-        "{}",
-        diag()
+        "{diag}"
     );
+}
 
-    let comms = comms(&all);
+/// The comms lead got one firing page for acme with its numbers, then a
+/// resolved one, nothing fired again, and ops receivers got no sentiment page.
+fn check_pages(all: &[Received], summary_ok: impl Fn(&str) -> bool, diag: &str) {
+    let comms = comms(all);
     let first_firing = comms
         .iter()
         .position(|r| r.body["status"] == "firing")
-        .unwrap_or_else(|| panic!("the comms lead got no firing page\n{}", diag()));
+        .unwrap_or_else(|| panic!("the comms lead got no firing page\n{diag}"));
     let resolved = resolved_at(&comms)
-        .unwrap_or_else(|| panic!("the comms lead got no resolved notification\n{}", diag()));
-    assert!(first_firing < resolved, "{}", diag());
+        .unwrap_or_else(|| panic!("the comms lead got no resolved notification\n{diag}"));
+    assert!(first_firing < resolved, "{diag}");
     let page = &comms[first_firing];
     assert_eq!(page.authorization, "Bearer comms-token");
     assert_eq!(page.body["receiver"], "comms-lead");
@@ -466,10 +485,7 @@ fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
             .iter()
             .any(|(name, st, summary)| name == "CanaryNegativeShareSpike"
                 && st == "firing"
-                && summary.starts_with("acme (")
-                && summary.contains("negative share")
-                && summary.contains('%')
-                && !summary.contains("unknown")),
+                && summary_ok(summary)),
         "page without the numbers: {fired:?}"
     );
     for a in page.body["alerts"].as_array().unwrap() {
@@ -486,8 +502,7 @@ fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
         comms[resolved + 1..]
             .iter()
             .all(|r| r.body["status"] != "firing"),
-        "{}",
-        diag()
+        "{diag}"
     );
     // Sentiment pages never reach the ops receivers.
     assert!(
@@ -498,9 +513,326 @@ fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
                 .into_iter()
                 .flatten()
                 .all(|a| a["labels"]["team"] == "ops")),
-        "{}",
-        diag()
+        "{diag}"
     );
+}
+
+/// The summary Prometheus's rule writes from canary's gauges.
+fn rule_summary(summary: &str) -> bool {
+    summary.starts_with("acme (")
+        && summary.contains("negative share")
+        && summary.contains('%')
+        && !summary.contains("unknown")
+}
+
+/// The summary canary's Alertmanager sink writes from the alert record.
+fn sink_summary(summary: &str) -> bool {
+    summary.contains("negative share spike on acme") && summary.contains("% vs baseline")
+}
+
+/// `canary run` over the demo spike, paced: event time 11:00-13:30 at 200x.
+/// The baseline builds for ~20 s, canary fires at 12:05 (event time) and
+/// resolves at 13:10, ~20 s later, so Prometheus (1 s scrapes and
+/// evaluations) sees the gauge at 1 for many cycles, then at 0 while canary
+/// still runs.
+fn paced_run(st: &mut Stack, config: &Path, metrics_port: Option<u16>) -> PathBuf {
+    let alerts_out = st.dir.join("alerts.jsonl");
+    let mut c = canary();
+    c.args(["run", "--config"])
+        .arg(config)
+        .args([
+            "--input",
+            DEMO_STREAM,
+            "--from",
+            "2024-05-06T11:00:00Z",
+            "--to",
+            "2024-05-06T13:30:00Z",
+            "--speed",
+            "200",
+            "--metrics-linger",
+            "5",
+        ])
+        .arg("--metrics-addr")
+        .arg(metrics_port.map_or("off".into(), |p| format!("127.0.0.1:{p}")))
+        .arg("--alerts-out")
+        .arg(&alerts_out)
+        .env("CANARY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(st.log("canary"));
+    st.procs.0.push(("canary", c.spawn().unwrap()));
+    alerts_out
+}
+
+fn canary_exited_ok(procs: &mut Procs) -> bool {
+    let (_, c) = procs.0.iter_mut().find(|(n, _)| *n == "canary").unwrap();
+    c.try_wait().ok().flatten().is_some_and(|s| s.success())
+}
+
+#[test]
+fn comms_lead_is_paged_then_resolved_through_prometheus_and_alertmanager() {
+    let canary_port = free_port();
+    let Some(mut st) = Stack::start("alerting-stack", &[canary_port]) else {
+        return;
+    };
+    let config = repo().join(DEMO_CONFIG);
+    let alerts_out = paced_run(&mut st, &config, Some(canary_port));
+    let all = st.wait(canary_exited_ok);
+    let ok = canary_exited_ok(&mut st.procs);
+    let diag = st.diag(&all);
+    assert!(ok, "canary did not finish cleanly\n{diag}");
+    check_records(
+        &json_lines(&std::fs::read(&alerts_out).unwrap_or_default()),
+        &diag,
+    );
+    check_pages(&all, rule_summary, &diag);
     // Kept on failure, for the logs.
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&st.dir);
+}
+
+#[test]
+fn the_alertmanager_sink_pages_the_comms_lead_without_prometheus() {
+    let Some(mut st) = Stack::start("alerting-sink", &[]) else {
+        return;
+    };
+    let config = st.config(&st.alertmanager_sink());
+    let alerts_out = paced_run(&mut st, &config, None);
+    let all = st.wait(canary_exited_ok);
+    let ok = canary_exited_ok(&mut st.procs);
+    let diag = st.diag(&all);
+    assert!(ok, "canary did not finish cleanly\n{diag}");
+    check_records(
+        &json_lines(&std::fs::read(&alerts_out).unwrap_or_default()),
+        &diag,
+    );
+    check_pages(&all, sink_summary, &diag);
+    // The page carries the record's own explanation, which the gauges cannot.
+    let page = comms(&all)
+        .into_iter()
+        .find(|r| r.body["status"] == "firing")
+        .unwrap();
+    let a = &page.body["alerts"][0];
+    assert!(
+        a["annotations"]["top_terms"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{a:#}"
+    );
+    assert!(
+        a["annotations"]["sample_posts"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{a:#}"
+    );
+    assert_eq!(a["startsAt"], "2024-05-06T12:00:00Z");
+    let _ = std::fs::remove_dir_all(&st.dir);
+}
+
+/// Kafka mode: five stage processes (and the notify stage, when asked) on a
+/// tansu broker of their own.
+#[cfg(feature = "kafka")]
+mod kafka {
+    use super::*;
+
+    const STAGES: [&str; 5] = ["ingest", "normalize", "language", "sentiment", "aggregate"];
+
+    pub struct Broker(Child, pub String);
+
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A broker, or None (the test is skipped) when tansu is not installed.
+    pub fn broker() -> Option<Broker> {
+        let bin = repo().join(".tools/tansu");
+        if !bin.is_file() {
+            if std::env::var("CANARY_REQUIRE_SHARED").as_deref() == Ok("1") {
+                panic!(
+                    "no broker at {}: run scripts/kafka-broker.sh install",
+                    bin.display()
+                );
+            }
+            eprintln!("skipping: no broker (scripts/kafka-broker.sh install)");
+            return None;
+        }
+        let addr = format!("127.0.0.1:{}", free_port());
+        let url = format!("tcp://{addr}");
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let b = Broker(child, addr);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(&b.1).is_err() {
+            assert!(Instant::now() < deadline, "broker did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(b)
+    }
+
+    /// Starts the five stages (and `notify` when `notify`) with `config`;
+    /// returns their metrics ports.
+    pub fn start_stages(st: &mut Stack, brokers: &str, config: &Path, notify: bool) -> Vec<u16> {
+        let mut ports = Vec::new();
+        let names = STAGES.iter().chain(notify.then_some(&"notify"));
+        for &stage in names {
+            let port = free_port();
+            ports.push(port);
+            let mut c = canary();
+            c.args(["stage", stage, "--config"])
+                .arg(config)
+                .args([
+                    "--brokers",
+                    brokers,
+                    "--topic-prefix",
+                    "t.",
+                    "--group-prefix",
+                    "t-",
+                ])
+                .args(["--kafka-option", "session.timeout.ms=10000"])
+                .arg("--metrics-addr")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--state-dir")
+                .arg(st.dir.join(format!("state-{stage}")))
+                .env("CANARY_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(st.log(stage));
+            if stage == "aggregate" {
+                c.arg("--alerts-out").arg(st.dir.join("alerts.jsonl"));
+            }
+            st.procs.0.push(("stage", c.spawn().unwrap()));
+        }
+        ports
+    }
+
+    /// Replays the demo up to 11:00 at full speed, waits (bounded) until the
+    /// aggregate has read it, so every stage is consuming, then 11:00-13:30 at
+    /// 200x, so the gauge and the pages move in real time as in the embedded test.
+    pub fn paced_replay(st: &mut Stack, brokers: &str, aggregate_port: u16) {
+        let replay = |args: &[&str]| {
+            let ok = canary()
+                .args(["replay", "--brokers", brokers, "--topic-prefix", "t."])
+                .args(["--kafka-option", "session.timeout.ms=10000"])
+                .args(args)
+                .arg(repo().join(DEMO_STREAM))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "replay {args:?}");
+        };
+        replay(&["--to", "2024-05-06T11:00:00Z", "--speed", "max", "--no-end"]);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let ten_fifty = 1_714_992_600.0;
+        loop {
+            let wm = scrape(aggregate_port).and_then(|b| {
+                b.lines().find_map(|l| {
+                    l.strip_prefix(r#"canary_watermark_timestamp_seconds{stage="aggregate"} "#)?
+                        .parse::<f64>()
+                        .ok()
+                })
+            });
+            if wm.is_some_and(|w| w >= ten_fifty) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the aggregate did not read the warm-up (watermark {wm:?})\n{}",
+                st.diag(&[])
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        replay(&[
+            "--from",
+            "2024-05-06T11:00:00Z",
+            "--to",
+            "2024-05-06T13:30:00Z",
+            "--speed",
+            "200",
+        ]);
+    }
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_stage_processes_page_through_prometheus_and_alertmanager() {
+    let Some(broker) = kafka::broker() else {
+        return;
+    };
+    // The ports are known only once the stages start; Prometheus starts after.
+    let Some(mut st) = Stack::start("alerting-kafka-rules", &[]) else {
+        return;
+    };
+    let config = repo().join(DEMO_CONFIG);
+    let ports = kafka::start_stages(&mut st, &broker.1, &config, false);
+    let (prometheus, _) = binaries().unwrap();
+    let prom_port = free_port();
+    write(
+        &st.dir,
+        "prometheus.yml",
+        prometheus_config(&ports, st.am_port).as_bytes(),
+    );
+    let prom = Command::new(prometheus)
+        .arg(format!(
+            "--config.file={}",
+            st.dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            st.dir.join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(st.log("prometheus"))
+        .spawn()
+        .unwrap();
+    st.procs.0.push(("prometheus", prom));
+    wait_ready("prometheus", prom_port, &mut st.procs);
+    kafka::paced_replay(&mut st, &broker.1, ports[4]);
+    let all = st.wait(|_| true);
+    let diag = st.diag(&all);
+    check_records(
+        &json_lines(&std::fs::read(st.dir.join("alerts.jsonl")).unwrap_or_default()),
+        &diag,
+    );
+    check_pages(&all, rule_summary, &diag);
+    let _ = std::fs::remove_dir_all(&st.dir);
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn the_notify_stage_pages_through_the_alertmanager_sink_in_kafka_mode() {
+    let Some(broker) = kafka::broker() else {
+        return;
+    };
+    let Some(mut st) = Stack::start("alerting-kafka-notify", &[]) else {
+        return;
+    };
+    let config = st.config(&st.alertmanager_sink());
+    let ports = kafka::start_stages(&mut st, &broker.1, &config, true);
+    kafka::paced_replay(&mut st, &broker.1, ports[4]);
+    let all = st.wait(|_| true);
+    let diag = st.diag(&all);
+    check_records(
+        &json_lines(&std::fs::read(st.dir.join("alerts.jsonl")).unwrap_or_default()),
+        &diag,
+    );
+    check_pages(&all, sink_summary, &diag);
+    let notify = scrape(ports[5]).unwrap_or_default();
+    assert!(
+        notify.contains(r#"canary_sink_deliveries_total{outcome="failed",sink="alertmanager"} 0"#),
+        "{notify}"
+    );
+    let _ = std::fs::remove_dir_all(&st.dir);
 }
