@@ -14,7 +14,14 @@ const PROMETHEUS_BUILTIN: &[&str] = &["up", "ALERTS", "ALERTS_FOR_STATE"];
 /// Target labels Prometheus or the scrape configs add to every series.
 const TARGET_LABELS: &[&str] = &["job", "instance", "pipeline", "service"];
 
-const STAGES: &[&str] = &["ingest", "normalize", "language", "sentiment", "aggregate"];
+const STAGES: &[&str] = &[
+    "ingest",
+    "normalize",
+    "language",
+    "sentiment",
+    "aggregate",
+    "notify",
+];
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -564,4 +571,19 @@ fn kubernetes_has_a_scraped_deployment_per_stage_with_config_and_secrets() {
     }
     let sm = yaml_docs("deploy/k8s/servicemonitor.yaml");
     assert_eq!(sm[0]["kind"], "ServiceMonitor");
+}
+
+#[test]
+fn the_compose_config_is_the_demo_plus_the_direct_page() {
+    let demo = read(DEMO_CONFIG);
+    let compose = read("deploy/compose/canary.toml");
+    let watches = &demo[demo.find("[[watch]]").unwrap()..];
+    assert!(
+        compose.contains(watches.trim_end()),
+        "deploy/compose/canary.toml watches differ from the demo's"
+    );
+    assert!(compose.contains("type = \"alertmanager\""));
+    assert!(read("deploy/k8s/configmap.yaml").contains("type = \"alertmanager\""));
+    let out = run_ok(&["check-config", "deploy/compose/canary.toml"]);
+    assert!(out.status.success());
 }
