@@ -42,7 +42,7 @@ const KNOWN: &[(&str, &[&str], &[&str])] = &[
     (
         "aggregate",
         &["duplicate", "deleted"],
-        &["bad_envelope", "late"],
+        &["bad_envelope", "future", "late"],
     ),
 ];
 
