@@ -558,3 +558,142 @@ fn aggregate_inner(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canary_core::{Post, Sentiment};
+
+    fn stage(dir: &Path, metrics: &Metrics) -> Aggregate {
+        let topics = Topics::new("t.");
+        Aggregate {
+            cfg: AggregateConfig::default(),
+            watches: vec!["acme".into()],
+            input: topics.scored.clone(),
+            topics,
+            parts: BTreeMap::new(),
+            opts: AggregateOptions {
+                state_dir: dir.to_owned(),
+                checkpoint_every: Duration::from_secs(3600),
+                alerts_out: None,
+                emit_windows: false,
+                latency_out: None,
+            },
+            file: None,
+            last_checkpoint: Instant::now(),
+            batch: StageBatch::default(),
+            metrics: metrics.clone(),
+            latency: hdrhistogram::Histogram::new(3).expect("valid precision"),
+        }
+    }
+
+    fn post(id: u32, event_ms: i64) -> IngestRecord {
+        let mut p = Post::new(id.to_string(), event_ms, "@acme meh");
+        p.watches = vec!["acme".into()];
+        p.lang = Some("en".into());
+        p.sentiment = Some(Sentiment {
+            neg: 0.0,
+            neu: 1.0,
+            pos: 0.0,
+            compound: 0.0,
+        });
+        IngestRecord::Post(p)
+    }
+
+    /// One packed `scored` message holding `envs`, as upstream writes it.
+    fn packed(envs: &[Envelope]) -> Vec<u8> {
+        let mut out = Out::default();
+        for e in envs {
+            out.pack("t.scored", 0, e);
+        }
+        let mut recs = Vec::new();
+        out.drain_ready(true, &mut recs);
+        assert_eq!(recs.len(), 1);
+        recs.remove(0).payload
+    }
+
+    #[test]
+    fn one_partition_emits_windows_counts_drops_and_deletes_and_reports_them() {
+        let dir = std::env::temp_dir().join(format!("canary-kafka-agg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut a = stage(&dir, &metrics);
+        let t0 = 1_714_996_800_000;
+        let mut envs = Vec::new();
+        let mut newest = None;
+        for i in 0..240u32 {
+            let t = t0 + i64::from(i) * 10_000;
+            let mut e = Envelope::record(post(i, t), 0);
+            e.max_event_ms = newest;
+            envs.push(e);
+            newest = Some(t);
+            if i == 100 {
+                // The same post again, and a delete for the one before it.
+                let mut dup = Envelope::record(post(i, t), 0);
+                dup.max_event_ms = newest;
+                envs.push(dup);
+                let mut del = Envelope::record(
+                    IngestRecord::Delete {
+                        v: canary_core::RECORD_VERSION,
+                        id: (i - 1).to_string(),
+                        at_ms: None,
+                    },
+                    0,
+                );
+                del.max_event_ms = newest;
+                envs.push(del);
+            }
+        }
+        // Half an hour behind the stream: its window has closed.
+        let mut late = Envelope::record(post(999, t0), 0);
+        late.max_event_ms = newest;
+        envs.push(late);
+        let payload = packed(&envs);
+        let m = In {
+            topic: "t.scored",
+            partition: 0,
+            offset: 41,
+            payload: &payload,
+            timestamp_ms: None,
+            control: None,
+            format: None,
+        };
+        let mut out = Out::default();
+        a.process(&m, &mut out).unwrap();
+        let mut recs = Vec::new();
+        out.drain_ready(true, &mut recs);
+        let windows = recs.iter().filter(|r| r.topic == "t.windows").count();
+        assert!(windows >= 6, "{windows} windows");
+        let dead: Vec<&OutRec> = recs
+            .iter()
+            .filter(|r| r.topic == "t.dead-letters")
+            .collect();
+        assert_eq!(dead.len(), 1, "the late post");
+        let d: serde_json::Value = serde_json::from_slice(&dead[0].payload).unwrap();
+        assert_eq!(d["reason"], "late");
+        assert_eq!(d["stage"], "aggregate");
+        a.report(
+            &metrics,
+            canary_telemetry::Batch {
+                stage: "aggregate",
+                records: 1,
+                now_ms: t0 + 3_600_000,
+                ..Default::default()
+            },
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        let text = metrics.render();
+        for line in [
+            "canary_posts_dropped_total{reason=\"duplicate\",stage=\"aggregate\"} 1",
+            "canary_posts_dropped_total{reason=\"deleted\",stage=\"aggregate\"} 1",
+            "canary_dead_letters_total{reason=\"late\",stage=\"aggregate\"} 1",
+            "canary_alert_firing{kind=\"negative_share\",lang=\"en\",watch=\"acme\"} 0",
+            "canary_window_posts{lang=\"all\",watch=\"acme\"} 30",
+            &format!("canary_windows_closed_total{{watch=\"acme\"}} {windows}"),
+            "canary_stage_records_total{stage=\"aggregate\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(text.contains("canary_watermark_lag_seconds{stage=\"aggregate\"}"));
+    }
+}
