@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use canary_core::{DeadLetter, IngestRecord};
 use canary_ingest::{Deferred, Item, Parsed};
 use canary_kafka::{AggregateOptions, KafkaConfig, RawProducer, StageName, StageOptions};
+use canary_runtime::Pass;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -307,14 +308,12 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     let popts = reader.parse_options().clone();
     // From a pipe, a line goes as soon as it is read: the next may be long in coming.
     let live = args.inputs.iter().any(|i| i == "-");
-    let mut gate = Gate {
-        from,
-        to,
-        limit,
+    let mut gate = canary_runtime::ReplayGate::new(canary_runtime::ReplayOptions {
         speed,
-        posts: 0,
-        origin: None,
-    };
+        from_ms: from,
+        to_ms: to,
+        limit,
+    });
     let mut parsed = Vec::new();
     if !out.wait_ready(Duration::from_secs(10)) && !stop.load(Ordering::Relaxed) {
         tracing::warn!("no producer id from the broker after 10 s; lines wait in the queue");
@@ -354,8 +353,8 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
                             Parsed::Record(IngestRecord::Post(p)) => Some(p.event_ms),
                             _ => None,
                         });
-                        match gate.pass(times, &mut out)? {
-                            Pass::Send => {}
+                        match pass(&mut gate, times, &mut out)? {
+                            Pass::Send(_) => {}
                             Pass::Skip => continue,
                             Pass::Stop => break,
                         }
@@ -388,64 +387,30 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-/// The replay controls (`--from`, `--to`, `--limit`, `--speed`) over posts'
-/// event times.
-struct Gate {
-    from: Option<i64>,
-    to: Option<i64>,
-    limit: Option<u64>,
-    speed: canary_runtime::Speed,
-    posts: u64,
-    origin: Option<(i64, Instant)>,
-}
-
-enum Pass {
-    Send,
-    Skip,
-    Stop,
-}
-
-impl Gate {
-    fn active(&self) -> bool {
-        self.from.is_some()
-            || self.to.is_some()
-            || self.limit.is_some()
-            || matches!(self.speed, canary_runtime::Speed::Factor(_))
+/// Whether a line or record holding posts at `times` goes out, after
+/// waiting for its time when paced (what is packed goes out first).
+fn pass(
+    gate: &mut canary_runtime::ReplayGate,
+    mut times: impl Iterator<Item = i64>,
+    out: &mut RawProducer,
+) -> Result<Pass> {
+    let first = times.next();
+    let pass = gate.pass(first, 1 + times.count() as u64, Instant::now());
+    if let Pass::Send(Some(d)) = pass {
+        out.send_pack()?;
+        std::thread::sleep(d);
     }
-
-    /// Whether a line or record holding posts at `times` goes out, after
-    /// waiting for its time when paced (what is packed goes out first).
-    fn pass(
-        &mut self,
-        mut times: impl Iterator<Item = i64>,
-        out: &mut RawProducer,
-    ) -> Result<Pass> {
-        let Some(t) = times.next() else {
-            return Ok(Pass::Send);
-        };
-        if self.from.is_some_and(|f| t < f) || self.to.is_some_and(|e| t >= e) {
-            return Ok(Pass::Skip);
-        }
-        if self.limit.is_some_and(|l| self.posts >= l) {
-            return Ok(Pass::Stop);
-        }
-        self.posts += 1 + times.count() as u64;
-        if let canary_runtime::Speed::Factor(f) = self.speed {
-            let (e0, w0) = *self.origin.get_or_insert((t, Instant::now()));
-            let due = w0 + Duration::from_secs_f64((t - e0).max(0) as f64 / 1000.0 / f);
-            if let Some(d) = due.checked_duration_since(Instant::now()) {
-                out.send_pack()?;
-                std::thread::sleep(d);
-            }
-        }
-        Ok(Pass::Send)
-    }
+    Ok(pass)
 }
 
 /// A record the reader parsed itself (a CSV row, an element of a whole JSON
 /// document, a sorted input) goes to `raw` as canary's record JSON; a dead
 /// letter (a bad row, a read error) to the dead-letter topic. False: stop.
-fn replay_item(item: Item, gate: &mut Gate, out: &mut RawProducer) -> Result<bool> {
+fn replay_item(
+    item: Item,
+    gate: &mut canary_runtime::ReplayGate,
+    out: &mut RawProducer,
+) -> Result<bool> {
     match item {
         Item::DeadLetter(d) => out.send_dead_letter(&d)?,
         Item::Record(rec, _) => {
@@ -453,8 +418,8 @@ fn replay_item(item: Item, gate: &mut Gate, out: &mut RawProducer) -> Result<boo
                 IngestRecord::Post(p) => Some(p.event_ms),
                 _ => None,
             };
-            match gate.pass(time.into_iter(), out)? {
-                Pass::Send => {
+            match pass(gate, time.into_iter(), out)? {
+                Pass::Send(_) => {
                     let json = serde_json::to_vec(&rec).expect("records serialize");
                     if json.len() > out.max_line_bytes() {
                         let source = match &rec {

@@ -16,7 +16,7 @@ mod replay;
 mod summary;
 
 pub use pipeline::{Outputs, Pipeline, PipelineSpec, RunOptions, run, sort_by_event_time};
-pub use replay::{ReplayOptions, Speed};
+pub use replay::{Pass, ReplayGate, ReplayOptions, Speed};
 pub use summary::{Latency, Summary};
 
 /// Errors that stop a run before or while it starts.

@@ -1,6 +1,6 @@
 //! Wiring of the embedded pipeline.
 
-use crate::replay::{Pacer, ReplayOptions};
+use crate::replay::{Pass, ReplayGate, ReplayOptions};
 use crate::{Error, Summary};
 use canary_core::aggregate::{AggregateConfig, AggregateOutput, Aggregator, AlertState};
 use canary_core::event_time::{EventTimeConfig, FutureGuard};
@@ -337,7 +337,7 @@ fn read_inputs(
     stop: &AtomicBool,
 ) -> ReadStats {
     let mut st = ReadStats::default();
-    let mut pacer = Pacer::new(opts.replay.speed);
+    let mut gate = ReplayGate::new(opts.replay.clone());
     let mut batch: Batch = Vec::with_capacity(opts.batch_size);
     let reasons = canary_ingest::Reason::ALL.map(canary_ingest::Reason::as_str);
     metrics.preset("ingest", &reasons, &[]);
@@ -389,23 +389,23 @@ fn read_inputs(
         };
         match &rec {
             IngestRecord::Post(p) => {
-                if opts.replay.from_ms.is_some_and(|f| p.event_ms < f)
-                    || opts.replay.to_ms.is_some_and(|t| p.event_ms >= t)
-                {
-                    st.out_of_range += 1;
-                    continue;
-                }
-                if opts.replay.limit.is_some_and(|l| st.posts >= l) {
-                    break;
-                }
-                st.posts += 1;
-                last_event = Some(p.event_ms);
-                if let Some(d) = pacer.delay(p.event_ms) {
-                    // Hand over what is ready before sleeping, so pacing adds no latency.
-                    if !send(&mut batch) {
-                        break;
+                match gate.pass(Some(p.event_ms), 1, Instant::now()) {
+                    Pass::Skip => {
+                        st.out_of_range += 1;
+                        continue;
                     }
-                    sleep_unless_stopped(d, stop);
+                    Pass::Stop => break,
+                    Pass::Send(wait) => {
+                        st.posts += 1;
+                        last_event = Some(p.event_ms);
+                        if let Some(d) = wait {
+                            // Hand over what is ready before sleeping, so pacing adds no latency.
+                            if !send(&mut batch) {
+                                break;
+                            }
+                            sleep_unless_stopped(d, stop);
+                        }
+                    }
                 }
             }
             IngestRecord::Delete { .. } => {

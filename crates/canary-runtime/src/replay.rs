@@ -51,30 +51,130 @@ impl Default for ReplayOptions {
     }
 }
 
-/// Paces posts by event time.
+/// What the replay controls decide about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// It goes out, after waiting this long when paced (hand over what is
+    /// ready before waiting, so pacing adds no latency).
+    Send(Option<Duration>),
+    /// Outside `--from`/`--to`: left out.
+    Skip,
+    /// `--limit` reached: the replay ends.
+    Stop,
+}
+
+/// The replay controls (`--from`, `--to`, `--limit`, `--speed`) over posts'
+/// event times, for `canary run` and `canary replay` alike. The clock is
+/// passed in, so tests decide what time it is.
 #[derive(Debug)]
-pub(crate) struct Pacer {
-    factor: Option<f64>,
+pub struct ReplayGate {
+    opts: ReplayOptions,
+    posts: u64,
+    /// First paced event time and the processing time it went out.
     origin: Option<(i64, Instant)>,
 }
 
-impl Pacer {
-    pub(crate) fn new(speed: Speed) -> Self {
-        Pacer {
-            factor: match speed {
-                Speed::Max => None,
-                Speed::Factor(f) => Some(f),
-            },
+/// A wait this short is not worth a sleep (and, over Kafka, a partial pack).
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
+impl ReplayGate {
+    /// Controls `opts`, nothing passed yet.
+    pub fn new(opts: ReplayOptions) -> Self {
+        ReplayGate {
+            opts,
+            posts: 0,
             origin: None,
         }
     }
 
-    /// How long to wait before emitting a post with event time `event_ms`.
-    pub(crate) fn delay(&mut self, event_ms: i64) -> Option<Duration> {
-        let f = self.factor?;
-        let (e0, w0) = *self.origin.get_or_insert((event_ms, Instant::now()));
-        let due = w0 + Duration::from_secs_f64(((event_ms - e0).max(0) as f64 / 1000.0) / f);
-        due.checked_duration_since(Instant::now())
-            .filter(|d| *d > Duration::from_millis(1))
+    /// Whether any control is set (otherwise every record passes at once).
+    pub fn active(&self) -> bool {
+        self.opts.from_ms.is_some()
+            || self.opts.to_ms.is_some()
+            || self.opts.limit.is_some()
+            || matches!(self.opts.speed, Speed::Factor(_))
+    }
+
+    /// Posts passed so far.
+    pub fn posts(&self) -> u64 {
+        self.posts
+    }
+
+    /// Decides for a record holding `posts` posts, the first at event time
+    /// `event_ms`, at processing time `now`. A record without posts (a
+    /// notice) always passes, without waiting.
+    pub fn pass(&mut self, event_ms: Option<i64>, posts: u64, now: Instant) -> Pass {
+        let Some(t) = event_ms else {
+            return Pass::Send(None);
+        };
+        if self.opts.from_ms.is_some_and(|f| t < f) || self.opts.to_ms.is_some_and(|e| t >= e) {
+            return Pass::Skip;
+        }
+        if self.opts.limit.is_some_and(|l| self.posts >= l) {
+            return Pass::Stop;
+        }
+        self.posts += posts.max(1);
+        let Speed::Factor(f) = self.opts.speed else {
+            return Pass::Send(None);
+        };
+        let (e0, w0) = *self.origin.get_or_insert((t, now));
+        let due = w0 + Duration::from_secs_f64((t - e0).max(0) as f64 / 1000.0 / f);
+        Pass::Send(due.checked_duration_since(now).filter(|d| *d > MIN_WAIT))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(speed: Speed, from: Option<i64>, to: Option<i64>, limit: Option<u64>) -> ReplayGate {
+        ReplayGate::new(ReplayOptions {
+            speed,
+            from_ms: from,
+            to_ms: to,
+            limit,
+        })
+    }
+
+    #[test]
+    fn bounds_and_limit_decide_before_pacing() {
+        let now = Instant::now();
+        let mut g = gate(Speed::Max, Some(1_000), Some(5_000), Some(2));
+        assert!(g.active());
+        assert_eq!(g.pass(Some(999), 1, now), Pass::Skip);
+        assert_eq!(g.pass(Some(5_000), 1, now), Pass::Skip);
+        assert_eq!(g.pass(None, 0, now), Pass::Send(None));
+        assert_eq!(g.pass(Some(1_000), 1, now), Pass::Send(None));
+        assert_eq!(g.pass(Some(2_000), 1, now), Pass::Send(None));
+        assert_eq!(g.pass(Some(3_000), 1, now), Pass::Stop);
+        assert_eq!(g.posts(), 2);
+        assert!(!gate(Speed::Max, None, None, None).active());
+    }
+
+    #[test]
+    fn pacing_waits_for_event_time_over_speed_and_skips_tiny_waits() {
+        let t0 = Instant::now();
+        let mut g = gate(Speed::Factor(10.0), None, None, None);
+        assert_eq!(g.pass(Some(0), 1, t0), Pass::Send(None));
+        // 10 s of event time at 10x: due 1 s after the first.
+        assert_eq!(
+            g.pass(Some(10_000), 1, t0),
+            Pass::Send(Some(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            g.pass(Some(10_000), 1, t0 + Duration::from_millis(400)),
+            Pass::Send(Some(Duration::from_millis(600)))
+        );
+        // Due in 1 ms or less, or already past: no wait.
+        assert_eq!(
+            g.pass(Some(10_000), 1, t0 + Duration::from_millis(999)),
+            Pass::Send(None)
+        );
+        assert_eq!(
+            g.pass(Some(10_000), 1, t0 + Duration::from_secs(2)),
+            Pass::Send(None)
+        );
+        // Posts earlier than the first never wait.
+        assert_eq!(g.pass(Some(-5_000), 1, t0), Pass::Send(None));
     }
 }
