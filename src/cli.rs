@@ -81,7 +81,10 @@ pub struct RunArgs {
     /// Also write each closed window's counts to the alert output (`"type": "window"` records).
     #[arg(long, env = "CANARY_EMIT_WINDOWS")]
     pub emit_windows: bool,
-    /// Live stream: close windows of quiet watches after the idle timeout, by processing time.
+    /// Live stream: hand each post on as soon as it is read, and close
+    /// windows of quiet watches after the idle timeout, by processing time.
+    /// Not implied by `--input -` on a pipe, which may be a replay
+    /// (`zcat dump.gz | canary run --input -`); a warning says so.
     #[arg(long, env = "CANARY_LIVE")]
     pub live: bool,
     /// Read the inputs whole and replay them in event-time order (exports that

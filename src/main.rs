@@ -195,6 +195,13 @@ fn run(args: &RunArgs) -> Result<()> {
             return Err(usage(anyhow!("input {input:?} does not exist")));
         }
     }
+    if !args.live && args.inputs.iter().any(|i| i == "-") && stdin_is_pipe() {
+        tracing::warn!(
+            "stdin is a pipe and --live is off: it is read as a replay, so a post may wait \
+             for its batch to fill and windows close only when later posts arrive; pass \
+             --live for a live stream"
+        );
+    }
     let csv = csv_mapping(Some(&cfg), &args.csv)?;
     let ingest = canary_ingest::Options {
         format: parse_format(&args.format)?,
@@ -272,6 +279,19 @@ fn run(args: &RunArgs) -> Result<()> {
         s.stop();
     }
     Ok(())
+}
+
+/// Whether stdin is a pipe or a socket, i.e. possibly a stream that stays
+/// open, rather than a file or a terminal.
+fn stdin_is_pipe() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
 }
 
 /// Opens both output files without truncating either, then truncates both:

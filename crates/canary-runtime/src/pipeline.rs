@@ -367,11 +367,26 @@ fn read_inputs(
     };
     let mut parallel = (sorted.is_none() && !opts.live && threads > 1)
         .then(|| ParallelParse::new(reader.parse_options(), threads, opts.batch_size));
+    let mut reader = if opts.live && sorted.is_none() {
+        Source::Live(LiveFeed::spawn(reader, opts.batch_size))
+    } else {
+        Source::Here(reader)
+    };
     loop {
-        let next = match (&mut sorted, &mut parallel) {
-            (Some(items), _) => items.next(),
-            (None, Some(p)) => p.next(&mut reader),
-            (None, None) => reader.next(),
+        let mut read_at = None;
+        let next = match (&mut sorted, &mut parallel, &mut reader) {
+            (Some(items), ..) => items.next(),
+            (None, Some(p), Source::Here(r)) => p.next(r),
+            (None, _, Source::Here(r)) => r.next(),
+            (None, _, Source::Live(feed)) => {
+                // A live post must not wait for the next one: whatever is
+                // batched goes on as soon as the reader has nothing ready.
+                let mut idle = || send(&mut batch);
+                feed.next(&mut idle, stop).map(|(item, at)| {
+                    read_at = Some(at);
+                    item
+                })
+            }
         };
         let Some(item) = next else { break };
         if stop.load(Ordering::Relaxed) {
@@ -421,7 +436,7 @@ fn read_inputs(
         batch.push(Msg {
             rec,
             origin,
-            at: Instant::now(),
+            at: read_at.unwrap_or_else(Instant::now),
         });
         if batch.len() >= opts.batch_size && !send(&mut batch) {
             break;
@@ -436,6 +451,96 @@ fn read_inputs(
     reporter.finish();
     metrics.input_bytes.set(reader.progress().bytes_read as i64);
     st
+}
+
+/// Where the ingest loop takes its items from.
+enum Source {
+    /// Read and parsed on the ingest thread itself.
+    Here(Reader),
+    /// Read on a helper thread (live mode).
+    Live(LiveFeed),
+}
+
+impl Source {
+    fn progress(&self) -> canary_ingest::Progress {
+        match self {
+            Source::Here(r) => r.progress(),
+            Source::Live(f) => f.progress.lock().expect("not poisoned").clone(),
+        }
+    }
+}
+
+/// The reader on its own thread, so the ingest thread can tell "nothing
+/// ready yet" from "more is coming": a blocked `Reader::next` cannot say
+/// that, and a live post must not sit in a half-full batch until the next
+/// post arrives, which at a few posts an hour is hours.
+///
+/// Batches stay large under load all the same: while the stages downstream
+/// are busy the ingest thread waits on them and items queue up here.
+struct LiveFeed {
+    rx: Receiver<(Item, Instant)>,
+    progress: Arc<Mutex<canary_ingest::Progress>>,
+}
+
+impl LiveFeed {
+    /// How often the reader's position is published for the progress line.
+    const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+    /// How often a wait for input looks at the stop flag.
+    const POLL: Duration = Duration::from_millis(100);
+
+    fn spawn(mut reader: Reader, queue: usize) -> LiveFeed {
+        let (tx, rx) = sync_channel(queue.max(1));
+        let progress = Arc::new(Mutex::new(reader.progress()));
+        let shared = progress.clone();
+        // The reader thread is not joined: on an open pipe it may be blocked
+        // in a read that only the writer can end. It stops at the next item
+        // once the ingest thread has hung up, or with the process.
+        thread::Builder::new()
+            .name("live-reader".into())
+            .stack_size(canary_ingest::PARSE_STACK_BYTES)
+            .spawn(move || {
+                let mut published = Instant::now();
+                while let Some(item) = reader.next() {
+                    if tx.send((item, Instant::now())).is_err() {
+                        break;
+                    }
+                    if published.elapsed() >= Self::PROGRESS_EVERY {
+                        *shared.lock().expect("not poisoned") = reader.progress();
+                        published = Instant::now();
+                    }
+                }
+                *shared.lock().expect("not poisoned") = reader.progress();
+            })
+            .expect("spawn live reader thread");
+        LiveFeed { rx, progress }
+    }
+
+    /// The next item and when it was read, `None` at the end of the inputs
+    /// or once `stop` is set. `idle` runs before any wait for input.
+    fn next(
+        &mut self,
+        idle: &mut impl FnMut() -> bool,
+        stop: &AtomicBool,
+    ) -> Option<(Item, Instant)> {
+        use std::sync::mpsc::TryRecvError;
+        match self.rx.try_recv() {
+            Ok(i) => return Some(i),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {
+                if !idle() {
+                    return None;
+                }
+            }
+        }
+        loop {
+            match self.rx.recv_timeout(Self::POLL) {
+                Ok(i) => return Some(i),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
 }
 
 /// Sleeps `d`, cut short by a stop request: at `--speed realtime` the gap
