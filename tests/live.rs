@@ -196,3 +196,35 @@ fn a_quiet_open_pipe_closes_its_window_and_fires_without_more_input() {
         firing[0]
     );
 }
+
+/// A pipe on stdin is read as a replay unless `--live` is given, and canary
+/// says so; with `--live` it does not.
+#[test]
+fn a_pipe_on_stdin_without_live_is_a_replay_with_a_warning() {
+    let lines = demo_lines()[..20].join("\n");
+    for live in [false, true] {
+        let mut cmd = canary();
+        cmd.args(["run", "--config", DEMO_CONFIG, "--metrics-addr", "off"]);
+        if live {
+            cmd.arg("--live");
+        }
+        let mut child = cmd
+            .args(["--input", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(lines.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        assert_eq!(
+            log.contains("stdin is a pipe and --live is off"),
+            !live,
+            "--live {live}: {log}"
+        );
+    }
+}

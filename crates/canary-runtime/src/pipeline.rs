@@ -48,7 +48,9 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Batches each channel holds before the sender waits.
     pub channel_batches: usize,
-    /// Live stream: advance the watermark by processing time when idle.
+    /// Live stream: each post is handed on as soon as the reader has nothing
+    /// more ready (not when a batch fills), and the watermark advances by
+    /// processing time when idle.
     pub live: bool,
     /// Also write window summaries to the alert output.
     pub emit_windows: bool,
@@ -370,7 +372,7 @@ fn read_inputs(
     let mut reader = if opts.live && sorted.is_none() {
         Source::Live(LiveFeed::spawn(reader, opts.batch_size))
     } else {
-        Source::Here(reader)
+        Source::Here(Box::new(reader))
     };
     loop {
         let mut read_at = None;
@@ -456,7 +458,7 @@ fn read_inputs(
 /// Where the ingest loop takes its items from.
 enum Source {
     /// Read and parsed on the ingest thread itself.
-    Here(Reader),
+    Here(Box<Reader>),
     /// Read on a helper thread (live mode).
     Live(LiveFeed),
 }
