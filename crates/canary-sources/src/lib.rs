@@ -1,0 +1,20 @@
+//! Live sources: clients of each platform's streaming API that produce the
+//! same [`IngestRecord`]s as `canary-ingest` reads from dumps.
+//!
+//! # Layout
+//!
+//! - [`jetstream`]: Bluesky Jetstream events → records, with the resume
+//!   cursor and the de-duplication of the overlap a resume replays.
+//! - [`backoff`]: jittered exponential backoff between reconnects.
+//!
+//! Decoding works on one frame's bytes, never on a socket, so every rule is
+//! tested without a network; a frame that cannot be used is a
+//! [`DeadLetter`] with a stable reason, and the source goes on.
+//!
+//! [`IngestRecord`]: canary_core::IngestRecord
+//! [`DeadLetter`]: canary_core::DeadLetter
+
+#![deny(missing_docs)]
+
+pub mod backoff;
+pub mod jetstream;
