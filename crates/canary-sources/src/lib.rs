@@ -5,6 +5,8 @@
 //!
 //! - [`jetstream`]: Bluesky Jetstream events → records, with the resume
 //!   cursor and the de-duplication of the overlap a resume replays.
+//! - [`mastodon`]: Mastodon streaming `update`/`delete` events → records.
+//! - [`sse`]: server-sent events framing.
 //! - [`backoff`]: jittered exponential backoff between reconnects.
 //!
 //! Decoding works on one frame's bytes, never on a socket, so every rule is
@@ -18,3 +20,5 @@
 
 pub mod backoff;
 pub mod jetstream;
+pub mod mastodon;
+pub mod sse;
