@@ -7,6 +7,7 @@
 //!   cursor and the de-duplication of the overlap a resume replays.
 //! - [`mastodon`]: Mastodon streaming `update`/`delete` events → records.
 //! - [`sse`]: server-sent events framing.
+//! - [`x`]: X API v2 filtered stream lines → records.
 //! - [`backoff`]: jittered exponential backoff between reconnects.
 //!
 //! Decoding works on one frame's bytes, never on a socket, so every rule is
@@ -22,3 +23,4 @@ pub mod backoff;
 pub mod jetstream;
 pub mod mastodon;
 pub mod sse;
+pub mod x;
