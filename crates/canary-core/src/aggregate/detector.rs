@@ -237,28 +237,34 @@ impl Params {
 impl Season {
     /// Volume factor for a window starting at `ms`, and whether any part is learnt.
     fn factor(&self, p: &Params, ms: i64) -> (f64, bool) {
-        let mut f = 1.0;
-        let mut learnt = false;
-        if p.use_hours {
-            let [c, e, n] = self.hour[hour_of(ms)];
-            if n >= p.hour_ready && e > 0.0 {
-                f *= (c + SEASON_VOLUME_PRIOR) / (e + SEASON_VOLUME_PRIOR);
-                learnt = true;
-            }
-        }
-        if p.use_days {
-            let [c, e, n] = self.day[weekday_of(ms)];
-            if n >= p.day_ready && e > 0.0 {
-                f *= (c + SEASON_VOLUME_PRIOR) / (e + SEASON_VOLUME_PRIOR);
-                learnt = true;
-            }
-        }
-        (f, learnt)
+        let (h, d) = (self.hour_bin(p, ms), self.day_bin(p, ms));
+        (
+            h.unwrap_or(1.0) * d.unwrap_or(1.0),
+            h.is_some() || d.is_some(),
+        )
+    }
+
+    /// A bin's factor, shrunk towards 1, once it has `ready` windows.
+    fn bin_factor([c, e, n]: [f64; 3], ready: f64) -> Option<f64> {
+        (n >= ready && e > 0.0).then(|| (c + SEASON_VOLUME_PRIOR) / (e + SEASON_VOLUME_PRIOR))
+    }
+
+    fn hour_bin(&self, p: &Params, ms: i64) -> Option<f64> {
+        p.use_hours
+            .then(|| Self::bin_factor(self.hour[hour_of(ms)], p.hour_ready))
+            .flatten()
+    }
+
+    fn day_bin(&self, p: &Params, ms: i64) -> Option<f64> {
+        p.use_days
+            .then(|| Self::bin_factor(self.day[weekday_of(ms)], p.day_ready))
+            .flatten()
     }
 
     /// Learns from a calm window of `c` posts at `ms` whose level was `level`.
     fn absorb_volume(&mut self, p: &Params, ms: i64, c: f64, level: f64) {
-        let (hf, df) = (self.hour_factor(p, ms), self.day_factor(p, ms));
+        let hf = self.hour_bin(p, ms).unwrap_or(1.0);
+        let df = self.day_bin(p, ms).unwrap_or(1.0);
         if p.use_hours {
             let b = &mut self.hour[hour_of(ms)];
             b[0] = b[0] * p.hour_decay + c;
@@ -270,24 +276,6 @@ impl Season {
             b[0] = b[0] * p.day_decay + c;
             b[1] = b[1] * p.day_decay + level * hf;
             b[2] += 1.0;
-        }
-    }
-
-    fn hour_factor(&self, p: &Params, ms: i64) -> f64 {
-        let [c, e, n] = self.hour[hour_of(ms)];
-        if p.use_hours && n >= p.hour_ready && e > 0.0 {
-            (c + SEASON_VOLUME_PRIOR) / (e + SEASON_VOLUME_PRIOR)
-        } else {
-            1.0
-        }
-    }
-
-    fn day_factor(&self, p: &Params, ms: i64) -> f64 {
-        let [c, e, n] = self.day[weekday_of(ms)];
-        if p.use_days && n >= p.day_ready && e > 0.0 {
-            (c + SEASON_VOLUME_PRIOR) / (e + SEASON_VOLUME_PRIOR)
-        } else {
-            1.0
         }
     }
 
