@@ -46,6 +46,22 @@ pub struct Post {
     /// Whether the post is a retweet (its text is the retweeted status' text).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retweet: bool,
+    /// Id of the post this one replies to (v1.1 `in_reply_to_status_id_str`,
+    /// v2 `referenced_tweets` of type `replied_to`, Bluesky `reply.parent`,
+    /// Mastodon `in_reply_to_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Handle (without `@`) of the author of the post replied to, where the
+    /// source names it (v1.1 `in_reply_to_screen_name`, v2 through `includes.users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_author: Option<String>,
+    /// Id of the conversation's first post (v2 `conversation_id`, Bluesky
+    /// `reply.root`); absent where the source only gives the parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    /// The author's follower count, where the platform gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followers: Option<u64>,
     /// Names of the watches the post matches (set by normalize).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watches: Vec<String>,
@@ -72,6 +88,10 @@ impl Post {
             hashtags: Vec::new(),
             brand: None,
             retweet: false,
+            reply_to: None,
+            reply_to_author: None,
+            conversation: None,
+            followers: None,
             watches: Vec::new(),
             lang: None,
             sentiment: None,
