@@ -26,6 +26,8 @@ pub const MAX_BACKDATE_MS: i64 = 10 * 60 * 1000;
 
 /// What one frame gives.
 #[derive(Debug, Clone, PartialEq)]
+// Nearly every frame is a post; boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Decoded {
     /// A post or a delete notice, with the event's `time_us`.
     Record(IngestRecord, i64),
