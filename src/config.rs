@@ -503,6 +503,13 @@ mod tests {
         .to_string();
         assert_eq!(e, "c.toml:5: key `alert.floor`: must be between 0 and 1");
         let e = Config::parse(
+            "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n[volume]\nlong_factor = 0.5\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "c.toml:5: key `volume.long_factor`: must be at least 1");
+        let e = Config::parse(
             "[[watch]]\nname = \"a\"\nmatch = [\"a\"]\n[[watch]]\nname = \"b\"\nmatch = []\n",
             "c.toml",
         )

@@ -148,3 +148,44 @@ fn ten_thousand_posts_an_hour_raise_no_false_alert() {
     assert_eq!(scored(&sc, &seen, AlertKind::NegativeShare).false_alerts, 0);
     assert!(seen.is_empty(), "{seen:#?}");
 }
+
+/// NAB realTweets, scored with NAB's rules: canary's default volume alerts
+/// (the window each episode fires) score above every published detector on
+/// the same ten series, under both profiles.
+#[test]
+fn nab_realtweets_default_config_beats_every_published_detector() {
+    use canary_testkit::nab;
+    let Some(dir) = shared_data("nab_realTweets") else {
+        return;
+    };
+    let series = nab::load_all(&dir).expect("load NAB realTweets");
+    let cfg = AggregateConfig::default();
+    let ours: Vec<Vec<i64>> = series.iter().map(|s| nab::detections(&cfg, s)).collect();
+    let published = nab::published();
+    for profile in [nab::STANDARD, nab::REWARD_LOW_FP] {
+        let score = |dets: &[Vec<i64>]| {
+            let s: Vec<_> = series
+                .iter()
+                .zip(dets)
+                .map(|(s, d)| nab::score(s, d, profile))
+                .collect();
+            nab::normalised(&s, profile)
+        };
+        let canary = score(&ours);
+        let mut seen = 0;
+        for (detector, prof, per_ticker) in &published {
+            if prof != profile.name {
+                continue;
+            }
+            seen += 1;
+            let dets: Vec<Vec<i64>> = per_ticker.iter().map(|(_, d)| d.clone()).collect();
+            let theirs = score(&dets);
+            assert!(
+                canary > theirs,
+                "{}: canary {canary:.1} is not above {detector} {theirs:.1}",
+                profile.name
+            );
+        }
+        assert!(seen >= 10, "{}: published detectors missing", profile.name);
+    }
+}

@@ -165,6 +165,17 @@ pub struct VolumeAlertConfig {
     /// surge sustained over about this long, which no single window shows.
     /// Equal to the window length to turn it off.
     pub slow_scale: Span,
+    /// Span of the long volume scale: the key's volume over about this
+    /// long (exponentially smoothed, half-life half of it) pages when it is
+    /// a record for the key's last `rarity` and at least `long_factor`
+    /// times the key's median at that scale. Catches a day that is busier
+    /// than any other of the month although no hour of it stands out.
+    /// Equal to the window length to turn it off.
+    pub long_scale: Span,
+    /// How far above its own median the long scale must be.
+    pub long_factor: f64,
+    /// History the long scale needs before it may page.
+    pub long_history: Span,
 }
 
 impl Default for VolumeAlertConfig {
@@ -180,6 +191,9 @@ impl Default for VolumeAlertConfig {
             max_duration: Span::hours(24),
             rarity: Span::hours(28 * 24),
             slow_scale: Span::hours(6),
+            long_scale: Span::hours(24),
+            long_factor: 2.0,
+            long_history: Span::hours(7 * 24),
         }
     }
 }
@@ -348,6 +362,12 @@ impl AggregateConfig {
         }
         if v.slow_scale.ms() < w.length.ms() {
             return err("volume.slow_scale", "must be at least one window length");
+        }
+        if v.long_scale.ms() < w.length.ms() {
+            return err("volume.long_scale", "must be at least one window length");
+        }
+        if v.long_factor.is_nan() || v.long_factor < 1.0 {
+            return err("volume.long_factor", "must be at least 1");
         }
         if v.rarity.ms() < w.length.ms() {
             return err("volume.rarity", "must be at least one window length");

@@ -36,6 +36,11 @@
 //!   over hours that no single window shows. Volume alerts wait for a day of
 //!   history: before a key has seen a morning, a morning ramp cannot be told
 //!   from a surge.
+//! - Volume, `long`: the volume smoothed over `volume.long_scale` (a day by
+//!   default) is a record for the key's last `volume.rarity` and at least
+//!   `volume.long_factor` times the key's median at that scale, once the key
+//!   has `volume.long_history`. A day busier than any other of the month
+//!   pages although no hour of it stands out from the key's routine bursts.
 //! - Negative share, `window`: one window against the expectation, a
 //!   beta-binomial-corrected binomial tail below `alert.alpha`, at least
 //!   `alert.floor` and `alert.min_rise` above the expectation, with
@@ -74,6 +79,9 @@ pub const SEASON_SHARE_PRIOR: f64 = 1000.0;
 const SEASON_VOLUME_PRIOR: f64 = 2.0;
 /// Counts above this multiple of the expectation are absorbed as this multiple.
 pub const WINSOR: f64 = 1.5;
+/// Slots of the long scale's delay ring: the long scale is judged against
+/// its history up to one `long_scale` ago, never against its own rise.
+const LONG_SLOTS: usize = 24;
 /// Below this fraction of confidence left after a gap, a key starts over.
 const FORGET_BELOW: f64 = 0.01;
 
@@ -199,6 +207,21 @@ pub struct Params {
     slow_decay: f64,
     /// The slow scale's span in windows (1 when it equals one window).
     slow_windows: f64,
+    /// Per-window decay of the long volume scale (half-life `volume.long_scale` / 2).
+    long_decay: f64,
+    /// Whether the long scale is longer than a window.
+    long_on: bool,
+    /// ln(`volume.long_factor`).
+    long_margin: f64,
+    /// Slots of history before the long scale may page.
+    long_ready: f64,
+    /// Span of one slot of the long scale's delay ring (`long_scale` / 24,
+    /// at least a window).
+    long_slot_ms: i64,
+    /// Per-slot decay of the long scale's histogram, and the share of it a
+    /// record may exceed (one slot of `volume.rarity`).
+    long_tail_decay: f64,
+    long_tail_mass: f64,
     len_ms: i64,
 }
 
@@ -212,6 +235,9 @@ impl Params {
         let per_hour_day = (HOUR_MS as f64 / len).max(1.0);
         let per_day_week = (DAY_MS as f64 / len).max(1.0);
         let days = f64::from(b.season_min_days);
+        let long_slot = (cfg.volume.long_scale.ms() / LONG_SLOTS as i64)
+            .max(len as i64)
+            .max(1);
         Params {
             decay: 0.5f64.powf(len / half),
             disp_decay: 0.5f64.powf(len / (4.0 * half)),
@@ -229,6 +255,13 @@ impl Params {
             tail_ready: cfg.volume.rarity.ms().min(DAY_MS) as f64 / len,
             slow_decay: 0.5f64.powf(2.0 * len / cfg.volume.slow_scale.ms().max(1) as f64),
             slow_windows: (cfg.volume.slow_scale.ms() as f64 / len).max(1.0),
+            long_decay: 0.5f64.powf(2.0 * len / cfg.volume.long_scale.ms().max(1) as f64),
+            long_on: cfg.volume.long_scale.ms() as f64 > 1.5 * len,
+            long_margin: cfg.volume.long_factor.max(1.0).ln(),
+            long_ready: cfg.volume.long_history.ms() as f64 / long_slot as f64,
+            long_slot_ms: long_slot,
+            long_tail_decay: 0.5f64.powf(long_slot as f64 / cfg.volume.rarity.ms().max(1) as f64),
+            long_tail_mass: (long_slot as f64 / cfg.volume.rarity.ms().max(1) as f64).min(1.0),
             len_ms: cfg.window.length.ms(),
         }
     }
@@ -435,11 +468,39 @@ pub struct KeyDetector {
     /// single window shows.
     slow: [f64; 2],
     slow_tail: Tail,
+    /// Volume smoothed over the long scale; the highest ln(long + 1) of each
+    /// slot of the last `long_scale` (slot index, value), entered into the
+    /// histogram only once they are a whole `long_scale` old; and that
+    /// histogram.
+    #[serde(default)]
+    long: f64,
+    #[serde(default)]
+    long_ring: Vec<(i64, f32)>,
+    #[serde(default)]
+    long_tail: Tail,
     cusum: Cusum,
     negative: Episode,
     volume: Episode,
     /// No alert may fire before this event time (warm-up after a gap).
     warm_until: Option<i64>,
+}
+
+/// Keeps the highest long-scale level of the slot of `start`, and moves
+/// slots a whole `long_scale` old into the histogram.
+fn remember_long(ring: &mut Vec<(i64, f32)>, tail: &mut Tail, p: &Params, start: i64, level: f64) {
+    let slot = start.div_euclid(p.long_slot_ms);
+    if ring.is_empty() {
+        ring.resize(LONG_SLOTS, (i64::MIN, 0.0));
+    }
+    let cell = &mut ring[slot.rem_euclid(LONG_SLOTS as i64) as usize];
+    if cell.0 != slot {
+        if cell.0 != i64::MIN {
+            tail.add(f64::from(cell.1), p.long_tail_decay);
+        }
+        *cell = (slot, level as f32);
+    } else {
+        cell.1 = cell.1.max(level as f32);
+    }
 }
 
 fn span_text(ms: i64) -> String {
@@ -464,8 +525,8 @@ impl KeyDetector {
         self.negative.is_firing() || self.volume.is_firing()
     }
 
-    /// Bytes of state this key holds: the struct, its two residual
-    /// histograms and the open episodes' alert ids.
+    /// Bytes of state this key holds: the struct, its three volume
+    /// histograms, the long scale's delay ring and the open episodes' alert ids.
     pub fn state_bytes(&self) -> usize {
         let ids = [&self.negative, &self.volume]
             .iter()
@@ -475,8 +536,11 @@ impl KeyDetector {
             })
             .sum::<usize>();
         std::mem::size_of::<KeyDetector>()
-            + (self.tail.bins.capacity() + self.slow_tail.bins.capacity())
+            + (self.tail.bins.capacity()
+                + self.slow_tail.bins.capacity()
+                + self.long_tail.bins.capacity())
                 * std::mem::size_of::<f32>()
+            + self.long_ring.capacity() * std::mem::size_of::<(i64, f32)>()
             + ids
     }
 
@@ -533,8 +597,22 @@ impl KeyDetector {
             && c.volume as f64 >= mu
             && sc * (1.0 - sd)
                 >= v.min_volume as f64 * (1.0 - sd.powf(p.slow_windows)) / p.slow_windows;
-        let vol_hot = v.enabled && ready && (window_hot || slow_hot);
-        let vol_calm = (c.volume as f64) < v.resolve_factor * mu.max(1.0);
+        // The long scale: a record day, judged against the key's own days.
+        self.long = self.long * p.long_decay + c.volume as f64;
+        let long_level = (self.long + 1.0).ln();
+        let long_hot = p.long_on
+            && self
+                .long_tail
+                .quantile(p.long_tail_mass, p.long_ready)
+                .is_some_and(|q| long_level > q)
+            && self
+                .long_tail
+                .quantile(0.5, p.long_ready)
+                .is_some_and(|m| long_level > m + p.long_margin);
+        let vol_hot = v.enabled && ready && (window_hot || slow_hot || long_hot);
+        // A record day is over when the long scale falls back, not when one
+        // window of it is ordinary.
+        let vol_calm = (c.volume as f64) < v.resolve_factor * mu.max(1.0) && !long_hot;
 
         // Negative share.
         let n = c.scored as f64;
@@ -628,17 +706,50 @@ impl KeyDetector {
             .step(vol_hot, vol_calm, start, end, EpisodeRules::from(v), || {
                 make_id(AlertKind::Volume)
             });
+        // The evidence names the scale that fired: a single window, or the
+        // smoothed or long scale in mean posts per window over its span.
+        let per_window = |x: f64, d: f64| x * (1.0 - d);
+        let (test, span, observed, expected, statistic, p_value) = if !vol_hot || window_hot {
+            (
+                "window",
+                end - start,
+                c.volume as f64,
+                mu,
+                -vol_p.ln(),
+                vol_p,
+            )
+        } else if slow_hot {
+            let sd = p.slow_decay;
+            (
+                "smoothed",
+                v.slow_scale.ms(),
+                per_window(sc, sd),
+                per_window(sm, sd),
+                slow_resid,
+                p.tail_mass,
+            )
+        } else {
+            let median = self.long_tail.quantile(0.5, 0.0).unwrap_or(0.0);
+            (
+                "long",
+                v.long_scale.ms(),
+                per_window(self.long, p.long_decay),
+                per_window(median.exp() - 1.0, p.long_decay),
+                long_level,
+                p.tail_mass,
+            )
+        };
         let vol_evidence = Evidence {
-            test: "window".to_owned(),
-            scale: span_text(end - start),
-            since_ms: start,
-            observed: c.volume as f64,
-            expected: mu,
+            test: test.to_owned(),
+            scale: span_text(span),
+            since_ms: end - span,
+            observed,
+            expected,
             baseline: level,
             seasonal_factor: seasonal.then_some(factor),
             posts: c.volume,
-            statistic: -vol_p.ln(),
-            p_value: vol_p,
+            statistic,
+            p_value,
             dispersion: 1.0 + rho_v * mu,
         };
 
@@ -689,6 +800,15 @@ impl KeyDetector {
             self.tail.add(level_now, p.tail_decay);
             if slow_on {
                 self.slow_tail.add(slow_resid, p.tail_decay);
+            }
+            if p.long_on {
+                remember_long(
+                    &mut self.long_ring,
+                    &mut self.long_tail,
+                    p,
+                    start,
+                    long_level,
+                );
             }
         }
         if absorb_volume {
@@ -783,9 +903,12 @@ impl KeyDetector {
             self.season.scale(fs);
             self.tail.scale(fs);
             self.slow_tail.scale(fs);
+            self.long_tail.scale(fs);
+            self.long_ring.clear();
         }
         self.cusum = Cusum::default();
         self.slow = [0.0; 2];
+        self.long = 0.0;
         self.warm_until = Some(start + cfg.baseline.warmup.ms().max(p.len_ms));
     }
 }

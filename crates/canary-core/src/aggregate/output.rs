@@ -110,8 +110,15 @@ pub struct Alert {
 /// What an alert decision rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// `window` (one window against its expectation) or `sequential` (a
-    /// CUSUM of the negative share summed over the windows since `since`).
+    /// `window` (one window against its expectation), `sequential` (a
+    /// CUSUM of the negative share summed over the windows since `since`),
+    /// or, for volume, `smoothed` (the volume smoothed over
+    /// `volume.slow_scale` against its expectation) or `long` (the volume
+    /// smoothed over `volume.long_scale` against the key's median at that
+    /// scale). For `smoothed` and `long`, `observed` and `expected` are mean
+    /// posts per window over the span, `statistic` is the log figure the
+    /// key's history was compared with, and `p_value` bounds the share of
+    /// that history above it.
     pub test: String,
     /// Span of event time the evidence covers, e.g. `5m` or `3h20m`.
     pub scale: String,

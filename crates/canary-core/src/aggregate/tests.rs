@@ -1,5 +1,6 @@
 use super::*;
 use crate::record::{Post, Sentiment};
+use crate::time::DAY_MS;
 
 const MIN: i64 = 60_000;
 
@@ -802,5 +803,89 @@ fn outputs_are_independent_of_order_chunking_and_short_ticks() {
             .map(|w| w.3)
             .sum();
         assert_eq!(total, posts.len() as u64, "seed {seed}");
+    }
+}
+
+/// Steps one key through `days` days of 5-minute windows whose expected
+/// count follows a daily rhythm around `mean`, with a day-level multiplier
+/// (log-normal, sd 0.2), a 5× burst in about one window a day, and
+/// `boost(day)` on every window of that day (a boosted day has no burst,
+/// so that no single window of it stands out). Returns each volume firing's
+/// (event time, evidence test).
+fn volume_fires(seed: u64, days: i64, mean: f64, boost: impl Fn(i64) -> f64) -> Vec<(i64, String)> {
+    let cfg = AggregateConfig::default();
+    let p = Params::new(&cfg);
+    let mut rng = Rng(seed);
+    let mut normal = move || {
+        let (u, v) = (rng.unit().max(1e-12), rng.unit());
+        (
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos(),
+            rng.unit(),
+        )
+    };
+    let len = 5 * MIN;
+    let mut key = KeyDetector::default();
+    let mut fires = Vec::new();
+    for day in 0..days {
+        let (z, _) = normal();
+        let boosted = boost(day) != 1.0;
+        let day_mult = (0.2 * z).exp() * boost(day);
+        for w in 0..288 {
+            let start = day * DAY_MS + w * len;
+            let hour = w as f64 / 12.0;
+            let rhythm = 1.0 + 0.6 * (std::f64::consts::TAU * (hour - 8.0) / 24.0).sin();
+            let (z, u) = normal();
+            let burst = if u < 1.0 / 288.0 && !boosted {
+                5.0
+            } else {
+                1.0
+            };
+            let mu = mean * rhythm * day_mult * burst;
+            let volume = (mu + mu.sqrt() * z).round().max(0.0) as u64;
+            let c = WindowCounts {
+                volume,
+                scored: 0,
+                negative: 0,
+            };
+            let d = key.step(&cfg, &p, c, start, start + len, |k| k.as_str().into());
+            if let Transition::Fire(_) = d.volume {
+                let test = d.volume_evidence.map(|e| e.test).unwrap_or_default();
+                fires.push((start, test));
+            }
+        }
+    }
+    fires
+}
+
+#[test]
+fn a_record_day_pages_on_the_long_scale_though_no_window_stands_out() {
+    for seed in 0..4 {
+        let fires = volume_fires(seed, 21, 20.0, |d| if d == 20 { 3.0 } else { 1.0 });
+        let on_day = |(t, _): &&(i64, String)| *t >= 20 * DAY_MS;
+        let long: Vec<_> = fires.iter().filter(on_day).collect();
+        assert!(
+            long.iter().any(|(_, test)| test == "long"),
+            "seed {seed}: the day at 3x should page on the long scale: {fires:?}"
+        );
+        assert_eq!(
+            long.len(),
+            1,
+            "seed {seed}: the record day should page once: {fires:?}"
+        );
+        assert!(
+            fires.iter().all(|f| on_day(&f) || f.1 != "long"),
+            "seed {seed}: ordinary days must not page on the long scale: {fires:?}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_days_never_page_on_the_long_scale() {
+    for seed in 10..14 {
+        let fires = volume_fires(seed, 60, 20.0, |_| 1.0);
+        assert!(
+            fires.iter().all(|(_, test)| test != "long"),
+            "seed {seed}: {fires:?}"
+        );
     }
 }
