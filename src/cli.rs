@@ -1,8 +1,33 @@
 //! Command-line interface. Every flag also reads an environment variable
 //! (`CANARY_...`), so deployments can configure the binary without arguments.
 
+use anyhow::{Result, anyhow};
+use canary_ingest::{Format, ReplayOptions, Speed};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// An error in what the user asked for (config, flags, inputs): exit code 2.
+#[derive(Debug)]
+pub struct UsageError(anyhow::Error);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Marks `e` as the user's mistake (exit code 2).
+pub fn usage(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(e.into()))
+}
+
+/// An RFC 3339 time flag, as epoch milliseconds.
+fn rfc3339(s: &str) -> std::result::Result<i64, String> {
+    canary_core::time::parse_rfc3339(s)
+        .ok_or_else(|| format!("not an RFC 3339 time (e.g. 2018-03-10T14:00:00Z): {s:?}"))
+}
 
 /// canary: early warnings when customers turn negative on social media.
 #[derive(Debug, Parser)]
@@ -32,10 +57,10 @@ pub enum Command {
     Score(ScoreArgs),
     /// Run one pipeline stage as its own process over Kafka.
     #[cfg(feature = "kafka")]
-    Stage(crate::kafka_cmd::StageArgs),
+    Stage(StageArgs),
     /// Write dumps into the Kafka raw topic: JSON lines as read, CSV rows and sorted inputs as canary records; then an end-of-replay marker.
     #[cfg(feature = "kafka")]
-    Replay(crate::kafka_cmd::ReplayArgs),
+    Replay(ReplayArgs),
 }
 
 /// `canary run`.
@@ -67,12 +92,12 @@ pub struct RunArgs {
     pub metrics_linger: f64,
     /// Input format: auto, v1, v2, activity-streams, csv.
     #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
-    pub format: String,
+    pub format: Format,
     #[command(flatten)]
     pub replay: ReplayControls,
     /// Event time (RFC 3339) for posts that carry none (v2 default-fields responses); otherwise they are dead-lettered.
-    #[arg(long, env = "CANARY_ASSUME_TIME")]
-    pub assume_time: Option<String>,
+    #[arg(long, env = "CANARY_ASSUME_TIME", value_parser = rfc3339)]
+    pub assume_time: Option<i64>,
     /// Check the full JSON grammar of every line, also inside fields canary
     /// does not read (slower; by default v1.1 statuses take a fast path that
     /// checks only the structure of the fields it skips).
@@ -107,16 +132,28 @@ pub struct RunArgs {
 pub struct ReplayControls {
     /// Replay speed: max, realtime, or N (times real time, by event time).
     #[arg(long, env = "CANARY_SPEED", default_value = "max")]
-    pub speed: String,
+    pub speed: Speed,
     /// Skip posts before this event time (RFC 3339).
-    #[arg(long, env = "CANARY_FROM")]
-    pub from: Option<String>,
+    #[arg(long, env = "CANARY_FROM", value_parser = rfc3339)]
+    pub from: Option<i64>,
     /// Skip posts at or after this event time (RFC 3339).
-    #[arg(long, env = "CANARY_TO")]
-    pub to: Option<String>,
+    #[arg(long, env = "CANARY_TO", value_parser = rfc3339)]
+    pub to: Option<i64>,
     /// Stop after this many posts.
     #[arg(long, env = "CANARY_LIMIT")]
     pub limit: Option<u64>,
+}
+
+impl ReplayControls {
+    /// The controls as the replay gate takes them.
+    pub fn options(&self) -> ReplayOptions {
+        ReplayOptions {
+            speed: self.speed,
+            from_ms: self.from,
+            to_ms: self.to,
+            limit: self.limit,
+        }
+    }
 }
 
 /// CSV column mapping: each flag overrides the same key of `[input.csv]`.
@@ -164,6 +201,25 @@ impl CsvArgs {
         };
         (c != crate::config::CsvConfig::default()).then_some(c)
     }
+
+    /// The CSV column mapping: `[input.csv]` of `cfg` with these flags over it.
+    pub fn mapping(
+        &self,
+        cfg: Option<&crate::config::Config>,
+    ) -> Result<Option<canary_ingest::CsvMapping>> {
+        let base = cfg.and_then(|c| c.input.csv.as_ref());
+        let csv = match (base, self.as_config()) {
+            (None, None) => None,
+            (Some(c), None) => Some(c.clone()),
+            (base, Some(flags)) => Some(base.cloned().unwrap_or_default().overlay(&flags)),
+        };
+        csv.map(|c| c.mapping()).transpose().map_err(|(key, msg)| {
+            usage(anyhow!(
+                "{}: {msg}",
+                key.replace("input.csv.", "--csv-").replace('_', "-")
+            ))
+        })
+    }
 }
 
 /// `canary score`.
@@ -177,4 +233,299 @@ pub struct ScoreArgs {
     /// Scoring threads.
     #[arg(long, env = "CANARY_THREADS", default_value_t = 1)]
     pub threads: usize,
+}
+
+/// Broker settings shared by `stage` and `replay`; each overrides the config's `[kafka]` table.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, host:port[,host:port...].
+    #[arg(long, env = "CANARY_KAFKA_BROKERS")]
+    pub brokers: Option<String>,
+    /// librdkafka option key=value, passed through (repeatable; later wins).
+    #[arg(
+        long = "kafka-option",
+        env = "CANARY_KAFKA_OPTIONS",
+        value_delimiter = ','
+    )]
+    pub kafka_options: Vec<String>,
+    /// Prefix of every topic name.
+    #[arg(long, env = "CANARY_KAFKA_TOPIC_PREFIX")]
+    pub topic_prefix: Option<String>,
+    /// Prefix of every consumer group id.
+    #[arg(long, env = "CANARY_KAFKA_GROUP_PREFIX")]
+    pub group_prefix: Option<String>,
+    /// Partitions of the keyed topics when canary creates them.
+    #[arg(long, env = "CANARY_KAFKA_PARTITIONS")]
+    pub partitions: Option<i32>,
+}
+
+/// Brokers, the effective `[kafka]` settings and the `--kafka-option` pairs.
+#[cfg(feature = "kafka")]
+pub type ResolvedKafka = (String, canary_kafka::KafkaConfig, Vec<(String, String)>);
+
+#[cfg(feature = "kafka")]
+impl KafkaArgs {
+    /// These flags over the config's `[kafka]` table.
+    pub fn resolve(&self, cfg: Option<&canary_kafka::KafkaConfig>) -> Result<ResolvedKafka> {
+        let mut k = cfg.cloned().unwrap_or_default();
+        if let Some(p) = &self.topic_prefix {
+            k.topic_prefix = p.clone();
+        }
+        if let Some(p) = &self.group_prefix {
+            k.group_prefix = p.clone();
+        }
+        if let Some(n) = self.partitions {
+            if n < 1 {
+                return Err(usage(anyhow!("--partitions must be at least 1")));
+            }
+            k.partitions = n;
+        }
+        let brokers = self
+            .brokers
+            .clone()
+            .or_else(|| k.brokers.clone())
+            .ok_or_else(|| usage(anyhow!("no brokers: give --brokers or [kafka] brokers")))?;
+        let mut extra = Vec::new();
+        for o in &self.kafka_options {
+            let (key, v) = o
+                .split_once('=')
+                .ok_or_else(|| usage(anyhow!("--kafka-option {o:?} is not key=value")))?;
+            extra.push((key.trim().to_owned(), v.to_owned()));
+        }
+        Ok((brokers, k, extra))
+    }
+}
+
+/// `canary stage`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// The stage: ingest, normalize, language, sentiment, aggregate or notify.
+    pub stage: canary_kafka::StageName,
+    /// Config file (TOML).
+    #[arg(long, short, env = "CANARY_CONFIG")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Aggregate: directory of per-partition checkpoints (shared by the
+    /// group's processes). Notify: where the keys of delivered alerts are kept.
+    #[arg(long, env = "CANARY_STATE_DIR", default_value = "canary-state")]
+    pub state_dir: PathBuf,
+    /// Aggregate: seconds between checkpoints.
+    #[arg(long, env = "CANARY_CHECKPOINT_INTERVAL", default_value_t = 2.0)]
+    pub checkpoint_interval: f64,
+    /// Aggregate: also append alert records to this JSON-lines file (de-duplicated by alert id and state).
+    #[arg(long, env = "CANARY_ALERTS_OUT")]
+    pub alerts_out: Option<PathBuf>,
+    /// Aggregate: also write window summaries to --alerts-out.
+    #[arg(long, env = "CANARY_EMIT_WINDOWS")]
+    pub emit_windows: bool,
+    /// Aggregate: write raw-topic-to-aggregate latency percentiles (JSON) here on shutdown.
+    #[arg(long, env = "CANARY_LATENCY_OUT")]
+    pub latency_out: Option<PathBuf>,
+    /// Serve Prometheus metrics here (`off` to disable).
+    #[arg(long, env = "CANARY_METRICS_ADDR", default_value = "off")]
+    pub metrics_addr: String,
+    /// Most messages handled between two deliveries (and offset stores).
+    #[arg(long, env = "CANARY_BATCH_SIZE", default_value_t = 20000)]
+    pub batch_size: usize,
+    /// Seconds a stopping stage waits for the broker to acknowledge its last
+    /// outputs; past it the stage exits non-zero without storing their offsets.
+    #[arg(long, env = "CANARY_SHUTDOWN_TIMEOUT", default_value_t = 10.0)]
+    pub shutdown_timeout: f64,
+    /// Ingest: input format (auto, v1, v2, activity-streams).
+    #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
+    pub format: Format,
+    /// Ingest: event time (RFC 3339) for posts that carry none.
+    #[arg(long, env = "CANARY_ASSUME_TIME", value_parser = rfc3339)]
+    pub assume_time: Option<i64>,
+    /// Ingest: check the full JSON grammar of every line, also inside fields canary
+    /// does not read (slower; by default v1.1 statuses take a fast path that
+    /// checks only the structure of the fields it skips).
+    #[arg(long, env = "CANARY_STRICT_JSON")]
+    pub strict_json: bool,
+}
+
+/// `canary replay`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Dumps: files (.gz/.bz2/.zst, tars), directories, globs, or `-` for
+    /// stdin; read in order, as `canary run --input` reads them.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Input format: auto, v1, v2, activity-streams, csv.
+    #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
+    pub format: Format,
+    /// Read the inputs whole and replay them in event-time order (exports
+    /// that are newest-first or unordered; memory grows with the input).
+    #[arg(long, env = "CANARY_SORT_BY_TIME")]
+    pub sort_by_time: bool,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Config file (TOML), for its `[kafka]` table.
+    #[arg(long, short, env = "CANARY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub replay: ReplayControls,
+    /// Do not send the end-of-replay marker (which closes every open window downstream).
+    #[arg(long, env = "CANARY_NO_END")]
+    pub no_end: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("canary").chain(args.iter().copied()))
+    }
+
+    fn run_args(extra: &[&str]) -> RunArgs {
+        let mut a = vec!["run", "--config", "c.toml", "--input", "x.jsonl"];
+        a.extend_from_slice(extra);
+        match parse(&a).unwrap().command {
+            Command::Run(r) => r,
+            c => panic!("not run: {c:?}"),
+        }
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let e = parse(args).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn run_defaults() {
+        let r = run_args(&[]);
+        assert_eq!(r.format, Format::Auto);
+        assert_eq!(r.assume_time, None);
+        assert_eq!(r.replay.options(), ReplayOptions::default());
+        assert_eq!(r.batch_size, 512);
+        assert_eq!(r.inputs, ["x.jsonl"]);
+    }
+
+    #[test]
+    fn run_typed_options_parse() {
+        let r = run_args(&[
+            "--format",
+            "gnip",
+            "--speed",
+            "60",
+            "--from",
+            "2018-03-10T14:00:00Z",
+            "--to",
+            "2018-03-10T15:00:00.500+01:00",
+            "--limit",
+            "5",
+            "--assume-time",
+            "1970-01-01T00:00:01Z",
+        ]);
+        assert_eq!(r.format, Format::ActivityStreams);
+        assert_eq!(r.assume_time, Some(1_000));
+        assert_eq!(
+            r.replay.options(),
+            ReplayOptions {
+                speed: Speed::Factor(60.0),
+                from_ms: Some(1_520_690_400_000),
+                to_ms: Some(1_520_690_400_500),
+                limit: Some(5),
+            }
+        );
+        assert_eq!(
+            run_args(&["--speed", "realtime"]).replay.speed,
+            Speed::Factor(1.0)
+        );
+    }
+
+    #[test]
+    fn bad_option_values_are_refused_with_the_reason() {
+        let base = ["run", "--config", "c.toml", "--input", "x"];
+        let with = |extra: &[&str]| {
+            let mut a = base.to_vec();
+            a.extend_from_slice(extra);
+            refused(&a)
+        };
+        let e = with(&["--format", "tsv"]);
+        assert!(
+            e.contains("--format") && e.contains("unknown format \"tsv\""),
+            "{e}"
+        );
+        let e = with(&["--speed=-2"]);
+        assert!(e.contains("invalid speed"), "{e}");
+        let e = with(&["--speed", "fast"]);
+        assert!(e.contains("invalid speed"), "{e}");
+        let e = with(&["--from", "yesterday"]);
+        assert!(
+            e.contains("--from") && e.contains("not an RFC 3339 time"),
+            "{e}"
+        );
+        let e = with(&["--limit=-1"]);
+        assert!(e.contains("--limit"), "{e}");
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn stage_names_parse_and_unknown_ones_are_refused() {
+        let a = parse(&["stage", "notify", "--config", "c.toml"]).unwrap();
+        let Command::Stage(s) = a.command else {
+            panic!("not stage")
+        };
+        assert_eq!(s.stage, canary_kafka::StageName::Notify);
+        let e = refused(&["stage", "scorer", "--config", "c.toml"]);
+        assert!(e.contains("unknown stage \"scorer\""), "{e}");
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn kafka_flags_go_over_the_config() {
+        let a = parse(&[
+            "replay",
+            "d.jsonl",
+            "--brokers",
+            "127.0.0.1:9092",
+            "--topic-prefix",
+            "t.",
+            "--partitions",
+            "3",
+            "--kafka-option",
+            "linger.ms=5,acks=all",
+        ])
+        .unwrap();
+        let Command::Replay(r) = a.command else {
+            panic!("not replay")
+        };
+        let cfg = canary_kafka::KafkaConfig {
+            brokers: Some("elsewhere:9092".into()),
+            group_prefix: "g.".into(),
+            ..Default::default()
+        };
+        let (brokers, k, extra) = r.kafka.resolve(Some(&cfg)).unwrap();
+        assert_eq!(brokers, "127.0.0.1:9092");
+        assert_eq!(k.topic_prefix, "t.");
+        assert_eq!(k.group_prefix, "g.");
+        assert_eq!(k.partitions, 3);
+        assert_eq!(
+            extra,
+            [
+                ("linger.ms".to_owned(), "5".to_owned()),
+                ("acks".to_owned(), "all".to_owned())
+            ]
+        );
+        let bad = |args: &[&str]| {
+            let mut a = vec!["replay", "d.jsonl"];
+            a.extend_from_slice(args);
+            let Command::Replay(r) = parse(&a).unwrap().command else {
+                panic!("not replay")
+            };
+            format!("{:#}", r.kafka.resolve(None).unwrap_err())
+        };
+        assert!(bad(&[]).contains("no brokers"));
+        assert!(bad(&["--brokers", "b:1", "--partitions", "0"]).contains("at least 1"));
+        assert!(bad(&["--brokers", "b:1", "--kafka-option", "acks"]).contains("not key=value"));
+    }
 }

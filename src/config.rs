@@ -129,24 +129,14 @@ impl CsvConfig {
 
     /// The ingest mapping; the error names the key and what is wrong.
     pub fn mapping(&self) -> std::result::Result<canary_ingest::CsvMapping, (String, String)> {
-        use canary_ingest::TimeFormat;
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
         let mut m = canary_ingest::CsvMapping::new(&s(&self.id), &s(&self.text), &s(&self.time));
-        m.time_format = match self.time_format.as_deref().unwrap_or("auto") {
-            "auto" => TimeFormat::Auto,
-            "twitter" => TimeFormat::Twitter,
-            "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
-            "epoch-seconds" | "epoch-s" => TimeFormat::EpochSeconds,
-            "epoch-millis" | "epoch-ms" => TimeFormat::EpochMillis,
-            other => {
-                return Err((
-                    "input.csv.time_format".into(),
-                    format!(
-                        "unknown time format {other:?} (auto, twitter, rfc3339, epoch-seconds, epoch-millis)"
-                    ),
-                ));
-            }
-        };
+        m.time_format = self
+            .time_format
+            .as_deref()
+            .unwrap_or("auto")
+            .parse()
+            .map_err(|e| ("input.csv.time_format".to_owned(), e))?;
         m.delimiter = match self.delimiter.as_deref() {
             None => b',',
             Some("\\t" | "tab") => b'\t',

@@ -8,12 +8,13 @@ mod cli;
 mod config;
 #[cfg(feature = "kafka")]
 mod kafka_cmd;
+mod metrics_server;
 mod score;
 mod signals;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
-use cli::{Cli, Command, RunArgs};
+use cli::{Cli, Command, RunArgs, UsageError, usage};
 use config::Config;
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,22 +37,6 @@ const HTTP_CLIENT_TARGETS: [&str; 7] = [
     "h2",
     "reqwest",
 ];
-
-/// An error in what the user asked for (config, flags, inputs): exit code 2.
-#[derive(Debug)]
-struct UsageError(anyhow::Error);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-fn usage(e: impl Into<anyhow::Error>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(e.into()))
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -115,69 +100,12 @@ fn check_config(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn parse_time(flag: &str, v: &Option<String>) -> Result<Option<i64>> {
-    v.as_deref()
-        .map(|s| {
-            canary_core::time::parse_rfc3339(s).ok_or_else(|| {
-                usage(anyhow!(
-                    "{flag} {s:?} is not an RFC 3339 time (e.g. 2018-03-10T14:00:00Z)"
-                ))
-            })
-        })
-        .transpose()
-}
-
-/// The replay controls, checked.
-fn replay_options(c: &cli::ReplayControls) -> Result<canary_runtime::ReplayOptions> {
-    Ok(canary_runtime::ReplayOptions {
-        speed: c.speed.parse().map_err(|e: String| usage(anyhow!(e)))?,
-        from_ms: parse_time("--from", &c.from)?,
-        to_ms: parse_time("--to", &c.to)?,
-        limit: c.limit,
-    })
-}
-
-fn parse_format(s: &str) -> Result<canary_ingest::Format> {
-    use canary_ingest::Format;
-    Ok(match s {
-        "auto" => Format::Auto,
-        "v1" | "v1.1" => Format::V1,
-        "v2" => Format::V2,
-        "activity-streams" | "gnip" => Format::ActivityStreams,
-        "csv" => Format::Csv,
-        _ => {
-            return Err(usage(anyhow!(
-                "unknown --format {s:?} (auto, v1, v2, activity-streams, csv)"
-            )));
-        }
-    })
-}
-
-/// The CSV column mapping: `[input.csv]` with the `--csv-*` flags over it.
-pub(crate) fn csv_mapping(
-    cfg: Option<&Config>,
-    flags: &cli::CsvArgs,
-) -> Result<Option<canary_ingest::CsvMapping>> {
-    let base = cfg.and_then(|c| c.input.csv.as_ref());
-    let csv = match (base, flags.as_config()) {
-        (None, None) => None,
-        (Some(c), None) => Some(c.clone()),
-        (base, Some(flags)) => Some(base.cloned().unwrap_or_default().overlay(&flags)),
-    };
-    csv.map(|c| c.mapping()).transpose().map_err(|(key, msg)| {
-        usage(anyhow!(
-            "{}: {msg}",
-            key.replace("input.csv.", "--csv-").replace('_', "-")
-        ))
-    })
-}
-
 fn run(args: &RunArgs) -> Result<()> {
     // Everything the user gave is checked, the inputs opened and the metrics
     // address bound before any output file is created: a failed start must
     // not truncate the previous run's alerts.
     let cfg = Config::load(&args.config).map_err(usage)?;
-    let replay = replay_options(&args.replay)?;
+    let replay = args.replay.options();
     if args.batch_size == 0 {
         return Err(usage(anyhow!("--batch-size must be at least 1")));
     }
@@ -189,12 +117,7 @@ fn run(args: &RunArgs) -> Result<()> {
             "--metrics-linger must be a number of seconds"
         )));
     }
-    for input in &args.inputs {
-        let globbed = input.contains(['*', '?', '[']);
-        if input != "-" && !globbed && !std::path::Path::new(input).exists() {
-            return Err(usage(anyhow!("input {input:?} does not exist")));
-        }
-    }
+    canary_ingest::check_inputs(&args.inputs).map_err(usage)?;
     if !args.live && args.inputs.iter().any(|i| i == "-") && stdin_is_pipe() {
         tracing::warn!(
             "stdin is a pipe and --live is off: it is read as a replay, so a post may wait \
@@ -202,10 +125,10 @@ fn run(args: &RunArgs) -> Result<()> {
              --live for a live stream"
         );
     }
-    let csv = csv_mapping(Some(&cfg), &args.csv)?;
+    let csv = args.csv.mapping(Some(&cfg))?;
     let ingest = canary_ingest::Options {
-        format: parse_format(&args.format)?,
-        assume_time: parse_time("--assume-time", &args.assume_time)?,
+        format: args.format,
+        assume_time: args.assume_time,
         strict_json: args.strict_json,
         csv,
         ..Default::default()
@@ -224,11 +147,11 @@ fn run(args: &RunArgs) -> Result<()> {
         sort_by_time: args.sort_by_time,
         ..Default::default()
     };
-    let (rt, metrics) = io_runtime()?;
+    let (rt, metrics) = metrics_server::io_runtime()?;
     let stop = signals::stop_on_signals(&rt, "finishing the current batches and flushing windows");
     let pipeline =
         canary_runtime::Pipeline::new(&cfg.spec(), &opts, stop.clone()).map_err(usage)?;
-    let server = serve_metrics(&rt, &args.metrics_addr, &metrics)?;
+    let server = metrics_server::serve(&rt, &args.metrics_addr, &metrics)?;
     let (alerts, dead_letters) =
         open_outputs(args.alerts_out.as_deref(), args.dead_letter.as_deref())?;
     let alerts: Box<dyn Write + Send> = match alerts {
@@ -320,40 +243,6 @@ fn open_outputs(
         }
     }
     Ok((a, d))
-}
-
-/// The small I/O runtime beside the stage threads (metrics endpoint, sinks,
-/// signals) and the metrics registry.
-pub(crate) fn io_runtime() -> Result<(tokio::runtime::Runtime, canary_telemetry::Metrics)> {
-    let metrics = canary_telemetry::Metrics::new()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("canary-io")
-        .enable_all()
-        .build()?;
-    Ok((rt, metrics))
-}
-
-/// Serves `/metrics` at `addr` unless it is `off`. Metrics name every watch,
-/// so an address other than loopback is worth a warning: it serves them to
-/// every network the host is on.
-pub(crate) fn serve_metrics(
-    rt: &tokio::runtime::Runtime,
-    addr: &str,
-    metrics: &canary_telemetry::Metrics,
-) -> Result<Option<canary_telemetry::MetricsServer>> {
-    if addr == "off" {
-        return Ok(None);
-    }
-    let s = rt
-        .block_on(canary_telemetry::serve(addr, metrics.clone()))
-        .map_err(usage)?;
-    tracing::info!(addr = %s.addr, "serving metrics at /metrics");
-    if !s.addr.ip().is_loopback() {
-        tracing::warn!(addr = %s.addr,
-            "metrics are served on a non-loopback address: anyone who can reach it can read them");
-    }
-    Ok(Some(s))
 }
 
 /// An output written one record at a time: the pipeline hands over each

@@ -21,7 +21,7 @@ const CHUNK: usize = 8192;
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
     if args.threads == 0 {
-        return Err(crate::usage(anyhow::anyhow!(
+        return Err(crate::cli::usage(anyhow::anyhow!(
             "--threads must be at least 1"
         )));
     }
@@ -35,7 +35,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         } else {
             let f = std::fs::File::open(p)
                 .with_context(|| format!("cannot open {}", p.display()))
-                .map_err(crate::usage)?;
+                .map_err(crate::cli::usage)?;
             readers.push((p.display().to_string(), Box::new(f)));
         }
     }

@@ -10,6 +10,15 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// Milliseconds in one day.
 pub const DAY_MS: i64 = 86_400_000;
 
+/// The wall clock as UTC milliseconds since the Unix epoch (0 if the clock is
+/// set before 1970). Only the edges read it: stages take the processing time
+/// as an argument, so their tests decide what time it is.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };

@@ -33,6 +33,7 @@
 pub mod csv_input;
 pub mod parse;
 pub mod read;
+pub mod replay;
 pub mod timefmt;
 
 use std::path::PathBuf;
@@ -40,7 +41,10 @@ use std::path::PathBuf;
 pub use canary_core::{DeadLetter, IngestRecord, NoticeKind, Post};
 pub use csv_input::CsvMapping;
 pub use parse::{Format, ParseOptions, Parsed, Reason, Rejection, parse_line, parse_line_into};
-pub use read::{Deferred, Item, Options, Origin, Progress, RawLine, Reader, Source, parse_raw};
+pub use read::{
+    Deferred, Item, Options, Origin, Progress, RawLine, Reader, Source, check_inputs, parse_raw,
+};
+pub use replay::{Pass, ReplayGate, ReplayOptions, Speed, sort_by_event_time};
 pub use timefmt::TimeFormat;
 
 /// Stack a thread needs to call [`parse_line`] on any input: serde_json
@@ -74,4 +78,7 @@ pub enum IngestError {
     /// A glob pattern matches nothing.
     #[error("no input matches {0:?}")]
     NoMatch(String),
+    /// An input path (not a glob, not `-`) does not exist.
+    #[error("input {0:?} does not exist")]
+    Missing(String),
 }

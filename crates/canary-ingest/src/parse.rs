@@ -40,6 +40,26 @@ pub enum Format {
     Csv,
 }
 
+impl std::str::FromStr for Format {
+    type Err = String;
+    /// The names the command line and the config use: `auto`, `v1` (or
+    /// `v1.1`), `v2`, `activity-streams` (or `gnip`), `csv`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => Format::Auto,
+            "v1" | "v1.1" => Format::V1,
+            "v2" => Format::V2,
+            "activity-streams" | "gnip" => Format::ActivityStreams,
+            "csv" => Format::Csv,
+            _ => {
+                return Err(format!(
+                    "unknown format {s:?} (auto, v1, v2, activity-streams, csv)"
+                ));
+            }
+        })
+    }
+}
+
 /// Options for [`parse_line`].
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
@@ -1067,6 +1087,26 @@ fn activity_post(d: &Doc<'_>, share: bool, opts: &ParseOptions) -> Result<Post, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_names_and_aliases_parse() {
+        for (name, f) in [
+            ("auto", Format::Auto),
+            ("v1", Format::V1),
+            ("v1.1", Format::V1),
+            ("v2", Format::V2),
+            ("activity-streams", Format::ActivityStreams),
+            ("gnip", Format::ActivityStreams),
+            ("csv", Format::Csv),
+        ] {
+            assert_eq!(name.parse::<Format>(), Ok(f), "{name}");
+        }
+        let e = "tsv".parse::<Format>().unwrap_err();
+        assert!(
+            e.contains("unknown format \"tsv\"") && e.contains("activity-streams"),
+            "{e}"
+        );
+    }
 
     fn one(line: &str) -> Parsed {
         let mut v = parse_line(line.as_bytes(), &ParseOptions::default());

@@ -97,6 +97,20 @@ impl Source {
     }
 }
 
+/// Checks that every argument names something: `-`, a glob, or a path that
+/// exists. Run before any output is created, so a mistyped path fails the
+/// start instead of truncating the previous run's files.
+pub fn check_inputs<S: AsRef<str>>(args: &[S]) -> Result<(), IngestError> {
+    for a in args {
+        if let Source::Path(p) = Source::from_arg(a.as_ref())
+            && !p.exists()
+        {
+            return Err(IngestError::Missing(a.as_ref().to_owned()));
+        }
+    }
+    Ok(())
+}
+
 /// What the reader yields.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)]

@@ -25,6 +25,26 @@ pub enum TimeFormat {
     EpochMillis,
 }
 
+impl std::str::FromStr for TimeFormat {
+    type Err = String;
+    /// `auto`, `twitter`, `rfc3339` (or `iso8601`), `epoch-seconds` (or
+    /// `epoch-s`), `epoch-millis` (or `epoch-ms`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => TimeFormat::Auto,
+            "twitter" => TimeFormat::Twitter,
+            "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
+            "epoch-seconds" | "epoch-s" => TimeFormat::EpochSeconds,
+            "epoch-millis" | "epoch-ms" => TimeFormat::EpochMillis,
+            _ => {
+                return Err(format!(
+                    "unknown time format {s:?} (auto, twitter, rfc3339, epoch-seconds, epoch-millis)"
+                ));
+            }
+        })
+    }
+}
+
 impl TimeFormat {
     /// Parses `s` in this format to UTC epoch milliseconds.
     pub fn parse(self, s: &str) -> Option<i64> {
@@ -164,6 +184,31 @@ pub fn parse_created_at(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_format_names_and_aliases_parse() {
+        for (name, f) in [
+            ("auto", TimeFormat::Auto),
+            ("twitter", TimeFormat::Twitter),
+            ("rfc3339", TimeFormat::Rfc3339),
+            ("iso8601", TimeFormat::Rfc3339),
+            ("epoch-seconds", TimeFormat::EpochSeconds),
+            ("epoch-s", TimeFormat::EpochSeconds),
+            ("epoch-millis", TimeFormat::EpochMillis),
+            ("epoch-ms", TimeFormat::EpochMillis),
+        ] {
+            assert_eq!(name.parse::<TimeFormat>(), Ok(f), "{name}");
+        }
+        let e = "weekly".parse::<TimeFormat>().unwrap_err();
+        assert!(
+            e.contains("unknown time format \"weekly\"") && e.contains("epoch-millis"),
+            "{e}"
+        );
+        assert!(
+            "Twitter".parse::<TimeFormat>().is_err(),
+            "names are lower case"
+        );
+    }
 
     #[test]
     fn twitter_layout() {

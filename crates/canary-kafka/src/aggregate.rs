@@ -3,13 +3,14 @@
 
 use crate::config::StageName;
 use crate::message::{Envelope, Kind, Rec};
-use crate::runner::{self, In, Out, OutRec, Processor, dead_letter_at_line, now_ms};
+use crate::runner::{self, In, Out, OutRec, Processor, dead_letter_at_line};
 use crate::stages::{StageOptions, read_envelopes};
 use crate::{Error, Topics};
 use canary_core::IngestRecord;
 use canary_core::aggregate::{
     AggregateConfig, AggregateOutput, Aggregator, AggregatorState, AlertState,
 };
+use canary_core::time::now_ms;
 use canary_stages::{AggregateStage, PostFate, StageBatch};
 use canary_telemetry::Metrics;
 use serde::{Deserialize, Serialize};

@@ -86,6 +86,20 @@ pub enum StageName {
     Notify,
 }
 
+impl std::str::FromStr for StageName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        StageName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown stage {s:?} (ingest, normalize, language, sentiment, aggregate, notify)"
+                )
+            })
+    }
+}
+
 impl StageName {
     /// Every stage, upstream first.
     pub const ALL: [StageName; 6] = [
@@ -107,11 +121,6 @@ impl StageName {
             StageName::Aggregate => "aggregate",
             StageName::Notify => "notify",
         }
-    }
-
-    /// Parses a stage name.
-    pub fn parse(s: &str) -> Option<StageName> {
-        StageName::ALL.into_iter().find(|n| n.as_str() == s)
     }
 
     /// The topic the stage consumes.
@@ -209,8 +218,14 @@ mod tests {
         let t = Topics::new("x.");
         assert_eq!(t.scored, "x.scored");
         assert_eq!(StageName::Aggregate.input(&t), "x.scored");
-        assert_eq!(StageName::parse("language"), Some(StageName::Language));
-        assert_eq!(StageName::parse("nope"), None);
+        for n in StageName::ALL {
+            assert_eq!(n.as_str().parse::<StageName>(), Ok(n));
+        }
+        let e = "nope".parse::<StageName>().unwrap_err();
+        assert!(
+            e.contains("unknown stage \"nope\"") && e.contains("notify"),
+            "{e}"
+        );
         let p = watch_partition("acme", 4);
         assert!((0..4).contains(&p));
         assert_eq!(p, watch_partition("acme", 4));

@@ -26,6 +26,7 @@ mod aggregate;
 mod config;
 mod message;
 mod notify;
+mod replay;
 mod runner;
 mod stages;
 
@@ -35,7 +36,7 @@ pub use message::{
     CONTROL_HEADER, Envelope, FORMAT_HEADER, FORMAT_JSON_LINES, FORMAT_RECORDS, Kind,
 };
 pub use notify::{NotifyOptions, run_notify};
-pub use runner::{RawProducer, ensure_topics};
+pub use replay::{ReplayRun, Replayed, run_replay};
 pub use stages::{StageOptions, run_stage};
 
 /// Errors of the Kafka adapters.

@@ -3,11 +3,12 @@
 use crate::Error;
 use crate::config::{KafkaConfig, StageName, Topics, watch_partition};
 use crate::message::{Envelope, Kind, RawPos, Rec, decode};
-use crate::runner::{self, Common, In, Out, Processor, dead_letter, dead_letter_at_line, now_ms};
+use crate::runner::{self, Common, In, Out, Processor, dead_letter, dead_letter_at_line};
 use canary_core::IngestRecord;
 use canary_core::aggregate::AggregateConfig;
 use canary_core::event_time::{EventTime, EventTimeConfig, FutureGuard};
 use canary_core::time::floor_to;
+use canary_core::time::now_ms;
 use canary_ingest::{ParseOptions, Parsed, parse_line_into};
 use canary_stages::{
     LanguageConfig, LanguageStage, Normalizer, PostStage, SentimentConfig, SentimentStage, Verdict,

@@ -12,11 +12,10 @@
 
 mod pipeline;
 mod progress;
-mod replay;
 mod summary;
 
-pub use pipeline::{Outputs, Pipeline, PipelineSpec, RunOptions, run, sort_by_event_time};
-pub use replay::{Pass, ReplayGate, ReplayOptions, Speed};
+pub use canary_ingest::{ReplayOptions, Speed};
+pub use pipeline::{Outputs, Pipeline, PipelineSpec, RunOptions, run};
 pub use summary::{Latency, Summary};
 
 /// Errors that stop a run before or while it starts.

@@ -1,11 +1,11 @@
 //! Wiring of the embedded pipeline.
 
-use crate::replay::{Pass, ReplayGate, ReplayOptions};
 use crate::{Error, Summary};
 use canary_core::aggregate::{AggregateConfig, AggregateOutput, Aggregator, AlertState};
 use canary_core::event_time::{EventTimeConfig, FutureGuard};
 use canary_core::{DeadLetter, IngestRecord, Post};
 use canary_ingest::{Item, Origin, Reader};
+use canary_ingest::{Pass, ReplayGate, ReplayOptions, sort_by_event_time};
 use canary_stages::{
     AggregateStage, LanguageConfig, LanguageStage, Normalizer, PostFate, PostStage,
     SentimentConfig, SentimentStage, Verdict, WatchConfig,
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// Stage configuration: what the config file describes.
@@ -149,12 +149,6 @@ impl DeadLetters {
             }
         }
     }
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The stages built and the inputs opened: everything that can be wrong
@@ -355,14 +349,16 @@ fn read_inputs(
         let full = std::mem::replace(b, Vec::with_capacity(opts.batch_size));
         depth.inc();
         let sent = tx.send(full).is_ok();
-        last_batch.set(now_unix_ms() as f64 / 1000.0);
+        last_batch.set(canary_core::time::now_ms() as f64 / 1000.0);
         sent
     };
     // Exports (CSV especially) are often newest-first; event-time windows need
     // them in time order, so they are read whole and sorted first.
-    let mut sorted = opts
-        .sort_by_time
-        .then(|| sort_by_event_time(&mut reader).into_iter());
+    let mut sorted = opts.sort_by_time.then(|| {
+        let items = sort_by_event_time(&mut reader);
+        info!(items = items.len(), "sorted the input by event time");
+        items.into_iter()
+    });
     let threads = match opts.parse_threads {
         0 => thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         n => n,
@@ -681,29 +677,6 @@ impl Drop for ParallelParse {
     }
 }
 
-/// Reads every item and orders records by event time. Dead letters come first;
-/// a notice or delete keeps its place after the post it followed. The sort is
-/// stable, so posts with equal times keep their input order.
-pub fn sort_by_event_time(reader: &mut Reader) -> Vec<Item> {
-    let mut dead = Vec::new();
-    let mut keyed = Vec::new();
-    let mut last = i64::MIN;
-    for item in reader.by_ref() {
-        match item {
-            Item::DeadLetter(_) => dead.push(item),
-            Item::Record(IngestRecord::Post(ref p), _) => {
-                last = p.event_ms;
-                keyed.push((last, item));
-            }
-            Item::Record(..) => keyed.push((last, item)),
-        }
-    }
-    keyed.sort_by_key(|(t, _)| *t);
-    info!(records = keyed.len(), "sorted the input by event time");
-    dead.extend(keyed.into_iter().map(|(_, i)| i));
-    dead
-}
-
 fn spawn_stage<S: PostStage + 'static>(
     stage: S,
     rx: Receiver<Batch>,
@@ -757,7 +730,7 @@ fn spawn_stage_with<S: PostStage + 'static>(
                     stage: S::NAME,
                     records: n as u64,
                     busy: t.elapsed(),
-                    now_ms: now_unix_ms(),
+                    now_ms: canary_core::time::now_ms(),
                     dropped: &reasons,
                     languages: &languages(&stage),
                     ..Default::default()
@@ -853,7 +826,7 @@ fn aggregate(
                 stage: "aggregate",
                 records,
                 busy,
-                now_ms: now_unix_ms(),
+                now_ms: canary_core::time::now_ms(),
                 dropped: &b.dropped,
                 outputs: &b.outputs,
                 watermark_ms: stage.aggregator().watermark(),
@@ -882,7 +855,7 @@ fn aggregate(
         depth.dec();
         let t = Instant::now();
         let n = batch.len();
-        let now = now_unix_ms();
+        let now = canary_core::time::now_ms();
         for m in batch {
             match m.rec {
                 IngestRecord::Post(p) => {

@@ -191,7 +191,13 @@ pub fn body(target: &Target, alert: &Alert) -> Vec<u8> {
             team,
             resend,
             ..
-        } => format::alertmanager(alert, severity, team, resend.as_millis() as i64, now_ms()),
+        } => format::alertmanager(
+            alert,
+            severity,
+            team,
+            resend.as_millis() as i64,
+            canary_core::time::now_ms(),
+        ),
         // Straight from the record, so fields keep the order of the alert lines.
         Target::Webhook { .. } => return format::webhook(alert),
     };
@@ -297,12 +303,6 @@ async fn deliver(shared: &Shared, agent: &ureq::Agent, alert: &Alert) {
         shared.count(Outcome::Retry, 1);
         tokio::time::sleep(wait).await;
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn worker(shared: Arc<Shared>) {

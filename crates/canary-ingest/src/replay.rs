@@ -1,5 +1,7 @@
-//! Replay controls: event-time bounds, a post limit and pacing.
+//! Replay controls: event-time bounds, a post limit and pacing; and the
+//! event-time sort of a whole input. Both transports replay through them.
 
+use crate::{IngestRecord, Item, Reader};
 use std::time::{Duration, Instant};
 
 /// How fast to replay.
@@ -121,6 +123,28 @@ impl ReplayGate {
         let due = w0 + Duration::from_secs_f64((t - e0).max(0) as f64 / 1000.0 / f);
         Pass::Send(due.checked_duration_since(now).filter(|d| *d > MIN_WAIT))
     }
+}
+
+/// Reads every item and orders records by event time. Dead letters come first;
+/// a notice or delete keeps its place after the post it followed. The sort is
+/// stable, so posts with equal times keep their input order.
+pub fn sort_by_event_time(reader: &mut Reader) -> Vec<Item> {
+    let mut dead = Vec::new();
+    let mut keyed = Vec::new();
+    let mut last = i64::MIN;
+    for item in reader.by_ref() {
+        match item {
+            Item::DeadLetter(_) => dead.push(item),
+            Item::Record(IngestRecord::Post(ref p), _) => {
+                last = p.event_ms;
+                keyed.push((last, item));
+            }
+            Item::Record(..) => keyed.push((last, item)),
+        }
+    }
+    keyed.sort_by_key(|(t, _)| *t);
+    dead.extend(keyed.into_iter().map(|(_, i)| i));
+    dead
 }
 
 #[cfg(test)]

@@ -1,0 +1,287 @@
+//! `canary replay`: dumps into the `raw` topic, under the same replay
+//! controls as the embedded run, then an end-of-replay marker.
+
+use crate::runner::{RawProducer, ensure_topics};
+use crate::{Error, KafkaConfig};
+use canary_core::{DeadLetter, IngestRecord};
+use canary_ingest::{Deferred, Item, Parsed, Pass, Reader, ReplayGate, ReplayOptions};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a replay needs besides its reader.
+#[derive(Debug, Clone)]
+pub struct ReplayRun {
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// Topic names, partitions, client settings.
+    pub kafka: KafkaConfig,
+    /// `--kafka-option` pairs, over the config's.
+    pub extra_options: Vec<(String, String)>,
+    /// `--from`, `--to`, `--limit`, `--speed`.
+    pub controls: ReplayOptions,
+    /// Read the inputs whole and send them in event-time order.
+    pub sort_by_time: bool,
+    /// Send each line as soon as it is read (input from a pipe, where the
+    /// next line may be long in coming) instead of packing lines.
+    pub live: bool,
+    /// Send the end-of-replay marker, which closes every open window downstream.
+    pub end: bool,
+}
+
+/// What a finished replay sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Replayed {
+    /// Lines and records sent to `raw`.
+    pub lines: u64,
+    /// Dead letters sent.
+    pub dead_letters: u64,
+    /// Wall time from the first line to the last acknowledgement.
+    pub seconds: f64,
+}
+
+/// Replays `reader` into the raw topic (creating the topics if needed) until
+/// it ends, `--limit` is reached or `stop` is set. A stop before the topics
+/// exist is [`Error::Stopped`].
+pub fn run_replay(
+    reader: &mut Reader,
+    run: &ReplayRun,
+    stop: &Arc<AtomicBool>,
+) -> Result<Replayed, Error> {
+    let options = run.kafka.client_options(&run.extra_options);
+    let topics = run.kafka.topics();
+    ensure_topics(&run.brokers, &options, &topics, run.kafka.partitions, stop)?;
+    let mut out = RawProducer::new(
+        &run.brokers,
+        &options,
+        &topics,
+        stop.clone(),
+        Duration::from_secs(10),
+    )?;
+    let popts = reader.parse_options().clone();
+    let mut gate = ReplayGate::new(run.controls.clone());
+    let mut parsed = Vec::new();
+    if !out.wait_ready(Duration::from_secs(10)) && !stop.load(Ordering::Relaxed) {
+        tracing::warn!("no producer id from the broker after 10 s; lines wait in the queue");
+    }
+    tracing::info!(topic = %topics.raw, "replay started");
+    let started = Instant::now();
+    let mut report = Report::new(started);
+    if run.sort_by_time {
+        let items = canary_ingest::sort_by_event_time(reader);
+        tracing::info!(items = items.len(), "sorted the input by event time");
+        for item in items {
+            if stop.load(Ordering::Relaxed) || !replay_item(item, &mut gate, &mut out)? {
+                break;
+            }
+            report.tick(&out, None);
+        }
+    } else {
+        let mut buf = Vec::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            report.tick(&out, Some(reader));
+            buf.clear();
+            match reader.next_deferred(&mut buf) {
+                None => break,
+                Some(Deferred::Item(item)) => {
+                    if !replay_item(item, &mut gate, &mut out)? {
+                        break;
+                    }
+                }
+                Some(Deferred::Line(l)) => {
+                    let line = &buf[l.start..l.end];
+                    if gate.active() {
+                        // Event times decide; lines that are not posts pass through to ingest.
+                        parsed.clear();
+                        canary_ingest::parse_line_into(line, &popts, &mut parsed);
+                        let times = parsed.iter().filter_map(|x| match x {
+                            Parsed::Record(IngestRecord::Post(p)) => Some(p.event_ms),
+                            _ => None,
+                        });
+                        match pass(&mut gate, times, &mut out)? {
+                            Pass::Send(_) => {}
+                            Pass::Skip => continue,
+                            Pass::Stop => break,
+                        }
+                    }
+                    if line.len() > out.max_line_bytes() {
+                        let d = too_long(&l.source, l.line, line, out.max_line_bytes());
+                        out.send_dead_letter(&d)?;
+                        continue;
+                    }
+                    out.send_line(line)?;
+                    if run.live {
+                        out.send_pack()?;
+                    }
+                }
+            }
+        }
+    }
+    if run.end && !stop.load(Ordering::Relaxed) {
+        out.send_end()?;
+    }
+    out.flush()?;
+    Ok(Replayed {
+        lines: out.sent(),
+        dead_letters: out.dead_letters(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Whether a line or record holding posts at `times` goes out, after
+/// waiting for its time when paced (what is packed goes out first).
+fn pass(
+    gate: &mut ReplayGate,
+    mut times: impl Iterator<Item = i64>,
+    out: &mut RawProducer,
+) -> Result<Pass, Error> {
+    let first = times.next();
+    let pass = gate.pass(first, 1 + times.count() as u64, Instant::now());
+    if let Pass::Send(Some(d)) = pass {
+        out.send_pack()?;
+        std::thread::sleep(d);
+    }
+    Ok(pass)
+}
+
+/// A record the reader parsed itself (a CSV row, an element of a whole JSON
+/// document, a sorted input) goes to `raw` as canary's record JSON; a dead
+/// letter (a bad row, a read error) to the dead-letter topic. False: stop.
+fn replay_item(item: Item, gate: &mut ReplayGate, out: &mut RawProducer) -> Result<bool, Error> {
+    match item {
+        Item::DeadLetter(d) => out.send_dead_letter(&d)?,
+        Item::Record(rec, _) => {
+            let time = match &rec {
+                IngestRecord::Post(p) => Some(p.event_ms),
+                _ => None,
+            };
+            match pass(gate, time.into_iter(), out)? {
+                Pass::Send(_) => {
+                    let json = serde_json::to_vec(&rec).expect("records serialize");
+                    if json.len() > out.max_line_bytes() {
+                        let source = match &rec {
+                            IngestRecord::Post(p) => format!("record {}", p.id),
+                            _ => "record".to_owned(),
+                        };
+                        let d = too_long(&source, 0, &json, out.max_line_bytes());
+                        out.send_dead_letter(&d)?;
+                    } else {
+                        out.send_record_json(&json)?;
+                    }
+                }
+                Pass::Skip => {}
+                Pass::Stop => return Ok(false),
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// A progress line every few seconds: a replay of a large dump is otherwise
+/// silent until it ends.
+struct Report {
+    started: Instant,
+    last: Instant,
+}
+
+impl Report {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(started: Instant) -> Report {
+        Report {
+            started,
+            last: started,
+        }
+    }
+
+    fn tick(&mut self, out: &RawProducer, reader: Option<&Reader>) {
+        let now = Instant::now();
+        if now.duration_since(self.last) < Self::EVERY {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64();
+        let lines_per_second = (out.sent() as f64 / secs.max(1e-9)) as u64;
+        match reader.map(Reader::progress) {
+            Some(p) => {
+                let percent = p
+                    .bytes_total
+                    .filter(|&t| t > 0)
+                    .map(|t| (p.bytes_read as f64 * 1000.0 / t as f64).round() / 10.0);
+                tracing::info!(
+                    lines = out.sent(),
+                    lines_per_second,
+                    bytes_read = p.bytes_read,
+                    percent,
+                    input = %p.source,
+                    "replaying"
+                );
+            }
+            None => tracing::info!(records = out.sent(), lines_per_second, "replaying"),
+        }
+    }
+}
+
+/// How much of a refused line a dead letter keeps: the dead letter itself
+/// must fit in a message.
+const TOO_LONG_KEPT: usize = 64 * 1024;
+
+/// A dead letter for a line (or record) larger than the `max` bytes a raw
+/// message may carry.
+fn too_long(source: &str, line: u64, raw: &[u8], max: usize) -> DeadLetter {
+    let mut kept = TOO_LONG_KEPT.min(raw.len());
+    while kept > 0 && kept < raw.len() && (raw[kept] & 0xC0) == 0x80 {
+        // Cut at a character boundary, so the kept text stays UTF-8.
+        kept -= 1;
+    }
+    DeadLetter::new(
+        "replay",
+        "line_too_long",
+        format!(
+            "{} bytes exceed what one raw message carries ({max} bytes: the producer's message.max.bytes less framing); kept the first {kept}",
+            raw.len(),
+        ),
+        source,
+        line,
+        &raw[..kept],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_too_long_line_keeps_a_prefix_cut_at_a_character_boundary() {
+        // 'é' is two bytes: a cut at TOO_LONG_KEPT would fall inside one.
+        let mut raw = vec![b'a'; TOO_LONG_KEPT - 1];
+        raw.extend("éééé".as_bytes());
+        let d = too_long("dump.jsonl", 7, &raw, 1000);
+        assert_eq!(d.reason, "line_too_long");
+        assert_eq!(d.stage, "replay");
+        assert_eq!(d.offset, 7);
+        assert_eq!(d.encoding, "utf8");
+        assert_eq!(d.raw.len(), TOO_LONG_KEPT - 1);
+        assert!(
+            d.detail.contains(&format!("{} bytes exceed", raw.len())),
+            "{}",
+            d.detail
+        );
+        assert!(d.detail.contains("(1000 bytes"), "{}", d.detail);
+        assert!(
+            d.detail
+                .ends_with(&format!("kept the first {}", TOO_LONG_KEPT - 1)),
+            "{}",
+            d.detail
+        );
+    }
+
+    #[test]
+    fn a_short_line_is_kept_whole() {
+        let d = too_long("x", 1, b"{\"a\":1}", 3);
+        assert!(d.detail.ends_with("kept the first 7"), "{}", d.detail);
+    }
+}
