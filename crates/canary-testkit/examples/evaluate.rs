@@ -127,6 +127,33 @@ fn main() {
             series[0].rows.len(),
             key.state_bytes()
         );
+        // Decision cost: every NAB series stepped through a fresh key, five
+        // times; the median run, per key-window.
+        let windows: usize = series.iter().map(|s| s.rows.len()).sum();
+        let mut runs: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                for s in &series {
+                    let mut key = canary_core::aggregate::KeyDetector::default();
+                    for &(ts, v) in &s.rows {
+                        let c = canary_core::aggregate::WindowCounts {
+                            volume: v,
+                            scored: v / 2,
+                            negative: v / 20,
+                        };
+                        std::hint::black_box(
+                            key.step(&cfg, &params, c, ts, ts + 300_000, |k| k.as_str().into()),
+                        );
+                    }
+                }
+                t.elapsed().as_nanos() as f64 / windows as f64
+            })
+            .collect();
+        runs.sort_by(f64::total_cmp);
+        println!(
+            "Decision cost: {:.0} ns per key and window (median of 5 runs over {windows} key-windows)\n",
+            runs[2]
+        );
     }
     if want("airline")
         && let Some(p) = shared_data("airline_2015/Tweets.csv")
