@@ -15,7 +15,7 @@ mod progress;
 mod summary;
 
 pub use canary_ingest::{ReplayOptions, Speed};
-pub use pipeline::{Outputs, Pipeline, PipelineSpec, RunOptions, run};
+pub use pipeline::{Observer, Outputs, Pipeline, PipelineSpec, RunOptions, run};
 pub use summary::{Latency, Summary};
 
 /// Errors that stop a run before or while it starts.

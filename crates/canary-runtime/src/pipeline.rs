@@ -90,6 +90,19 @@ pub struct Outputs {
     pub dead_letters: Option<Box<dyn Write + Send>>,
     /// Every emitted alert is also offered here (webhook sinks), if set.
     pub alert_tx: Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
+    /// Every output of the aggregate stage is also shown here, closed windows
+    /// whether `emit_windows` is on or not (the report), if set.
+    pub observe: Option<Observer>,
+}
+
+/// Sees each output of an aggregate stage, on the aggregate thread.
+pub type Observer = Box<dyn FnMut(&AggregateOutput) + Send>;
+
+/// A second aggregate stage over the same posts, with its own config: what
+/// another alert config would have given, from one read of the input.
+struct Shadow {
+    stage: AggregateStage,
+    observe: Observer,
 }
 
 struct Msg {
@@ -162,6 +175,7 @@ pub struct Pipeline {
     reader: Reader,
     opts: RunOptions,
     stop: Arc<AtomicBool>,
+    shadow: Option<Shadow>,
 }
 
 impl Pipeline {
@@ -193,7 +207,27 @@ impl Pipeline {
             reader,
             opts: opts.clone(),
             stop,
+            shadow: None,
         })
+    }
+
+    /// Also runs a second aggregate stage with `config` over the same posts
+    /// (after the same watch matching, language detection and scoring), and
+    /// shows its outputs to `observe`. What it refuses is not dead-lettered
+    /// again: the primary stage's dead letters already tell of the input.
+    pub fn with_shadow(
+        mut self,
+        config: AggregateConfig,
+        event_time: EventTimeConfig,
+        observe: Observer,
+    ) -> Self {
+        let names = self.normalize.matcher().names().to_vec();
+        self.shadow = Some(Shadow {
+            stage: AggregateStage::from(Aggregator::new(config, &names))
+                .with_future_guard(FutureGuard::new(event_time)),
+            observe,
+        });
+        self
     }
 
     /// Runs until the inputs end (or the stop flag is set), then flushes
@@ -230,6 +264,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         reader,
         opts,
         stop,
+        shadow,
     } = p;
     let opts = &opts;
 
@@ -270,7 +305,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         guard,
         rx_agg,
         outputs.alerts,
-        outputs.alert_tx,
+        (outputs.alert_tx, outputs.observe, shadow),
         opts,
         metrics,
         &dead,
@@ -748,6 +783,14 @@ fn spawn_stage_with<S: PostStage + 'static>(
         .expect("spawn stage thread")
 }
 
+impl Shadow {
+    fn deliver(&mut self) {
+        for o in &self.stage.take().outputs {
+            (self.observe)(o);
+        }
+    }
+}
+
 struct AggregateResult {
     stats: canary_core::aggregate::AggregateStats,
     latency: Option<crate::Latency>,
@@ -772,7 +815,11 @@ fn aggregate(
     guard: FutureGuard,
     rx: Receiver<Batch>,
     mut alerts: Box<dyn Write + Send>,
-    alert_tx: Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
+    (alert_tx, mut observe, mut shadow): (
+        Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
+        Option<Observer>,
+        Option<Shadow>,
+    ),
     opts: &RunOptions,
     metrics: &Metrics,
     dead: &DeadLetters,
@@ -795,6 +842,9 @@ fn aggregate(
         |stage: &mut AggregateStage, records: u64, busy: Duration| -> Result<(), Error> {
             let b = stage.take();
             for o in &b.outputs {
+                if let Some(f) = observe.as_mut() {
+                    f(o);
+                }
                 if matches!(o, AggregateOutput::Window(_)) && !opts.emit_windows {
                     continue;
                 }
@@ -840,7 +890,12 @@ fn aggregate(
             match rx.recv_timeout(tick) {
                 Ok(b) => b,
                 Err(RecvTimeoutError::Timeout) => {
-                    stage.tick(clock.elapsed().as_millis() as i64);
+                    let now = clock.elapsed().as_millis() as i64;
+                    stage.tick(now);
+                    if let Some(sh) = shadow.as_mut() {
+                        sh.stage.tick(now);
+                        sh.deliver();
+                    }
                     deliver(&mut stage, 0, Duration::ZERO)?;
                     continue;
                 }
@@ -865,17 +920,33 @@ fn aggregate(
                     if let PostFate::Refused { reason, detail } = stage.post(&p, now) {
                         dead.send(&refused(&p, &m.origin, reason, detail));
                     }
+                    if let Some(sh) = shadow.as_mut() {
+                        sh.stage.post(&p, now);
+                    }
                 }
                 IngestRecord::Delete { id, .. } => {
                     stage.delete(&id);
+                    if let Some(sh) = shadow.as_mut() {
+                        sh.stage.delete(&id);
+                    }
                 }
                 IngestRecord::Notice { .. } => {}
             }
+        }
+        if let Some(sh) = shadow.as_mut() {
+            if opts.live {
+                sh.stage.tick(clock.elapsed().as_millis() as i64);
+            }
+            sh.deliver();
         }
         if opts.live {
             stage.tick(clock.elapsed().as_millis() as i64);
         }
         deliver(&mut stage, n as u64, t.elapsed())?;
+    }
+    if let Some(sh) = shadow.as_mut() {
+        sh.stage.flush();
+        sh.deliver();
     }
     stage.flush();
     deliver(&mut stage, 0, Duration::ZERO)?;
@@ -944,6 +1015,7 @@ mod tests {
             alerts: Box::new(alerts.clone()),
             dead_letters: Some(Box::new(dead.clone())),
             alert_tx: None,
+            observe: None,
         };
         let mut s = run(
             &spec,
@@ -956,6 +1028,80 @@ mod tests {
         (s.seconds, s.latency) = (0.0, None);
         let take = |x: Shared| x.0.lock().expect("not poisoned").clone();
         (take(alerts), take(dead), s)
+    }
+
+    fn collecting(into: &Shared) -> Observer {
+        let into = into.clone();
+        Box::new(move |o| {
+            let mut line = serde_json::to_vec(o).expect("serialises");
+            line.push(b'\n');
+            into.0
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(&line);
+        })
+    }
+
+    #[test]
+    fn the_observer_and_a_shadow_with_the_same_config_see_what_is_written() {
+        let dir = std::env::temp_dir().join(format!("canary-runtime-obs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.jsonl");
+        let mut text = String::new();
+        for i in 0..2000u64 {
+            let t = 1_714_996_800 + i * 3;
+            let (h, m, s) = (t / 3600 % 24, t / 60 % 60, t % 60);
+            let body = if (900..1300).contains(&i) && i % 2 == 0 {
+                "@acme this is the worst, I hate it"
+            } else {
+                "@acme fine, thanks"
+            };
+            text.push_str(&format!(
+                r#"{{"created_at":"Mon May 06 {h:02}:{m:02}:{s:02} +0000 2024","id_str":"{}","text":"{body}","lang":"en"}}"#,
+                1_000_000 + i
+            ));
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let spec = PipelineSpec {
+            watches: vec![WatchConfig {
+                name: "acme".into(),
+                patterns: vec!["@acme".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let opts = RunOptions {
+            inputs: vec![path.to_str().unwrap().into()],
+            emit_windows: true,
+            ..Default::default()
+        };
+        let (written, seen, shadow) = (Shared::default(), Shared::default(), Shared::default());
+        let outputs = Outputs {
+            alerts: Box::new(written.clone()),
+            dead_letters: None,
+            alert_tx: None,
+            observe: Some(collecting(&seen)),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Pipeline::new(&spec, &opts, stop)
+            .expect("pipeline")
+            .with_shadow(
+                spec.aggregate.clone(),
+                spec.event_time.clone(),
+                collecting(&shadow),
+            )
+            .run(outputs, &Metrics::new().expect("metrics"))
+            .expect("run");
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(s.alerts > 0 && s.windows > 0, "{s:?}");
+        let take = |x: &Shared| String::from_utf8(x.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(take(&seen), take(&shadow));
+        // The alert output writes alerts untagged, as they always were.
+        assert_eq!(
+            take(&written),
+            take(&seen).replace(r#"{"type":"alert","#, "{")
+        );
     }
 
     #[test]
