@@ -53,6 +53,8 @@ pub enum Command {
         #[arg(env = "CANARY_CONFIG")]
         file: PathBuf,
     },
+    /// Replay the input once under two configs (A, B) and list the alert episodes that differ.
+    Backtest(BacktestArgs),
     /// Score texts with canary's VADER: JSON lines {id, text} in, {id, neg, neu, pos, compound} out.
     Score(ScoreArgs),
     /// Run one pipeline stage as its own process over Kafka.
@@ -125,6 +127,51 @@ pub struct RunArgs {
     /// (queued alerts still undelivered then are dropped and counted).
     #[arg(long, env = "CANARY_SINK_DRAIN", default_value_t = 10.0)]
     pub sink_drain: f64,
+    /// Also write a self-contained HTML report of the run here.
+    #[arg(long, env = "CANARY_REPORT", value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Print the per-watch table at the end even when stderr is not a terminal.
+    #[arg(long, env = "CANARY_SUMMARY")]
+    pub summary: bool,
+}
+
+/// `canary backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The two config files, A then B (`--config A.toml --config B.toml`).
+    #[arg(
+        long = "config",
+        short,
+        env = "CANARY_BACKTEST_CONFIGS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub configs: Vec<PathBuf>,
+    /// Input, as for `canary run`. Repeatable; read in order, once.
+    #[arg(
+        long = "input",
+        short,
+        env = "CANARY_INPUT",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub inputs: Vec<String>,
+    /// Also write an HTML report of run A with B's episodes and the differences.
+    #[arg(long, env = "CANARY_REPORT", value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Print the differences as JSON lines instead of a table.
+    #[arg(long, env = "CANARY_BACKTEST_JSON")]
+    pub json: bool,
+    /// Input format: auto, v1, v2, activity-streams, csv.
+    #[arg(long, env = "CANARY_FORMAT", default_value = "auto")]
+    pub format: Format,
+    #[command(flatten)]
+    pub replay: ReplayControls,
+    /// Read the inputs whole and replay them in event-time order.
+    #[arg(long, env = "CANARY_SORT_BY_TIME")]
+    pub sort_by_time: bool,
+    #[command(flatten)]
+    pub csv: CsvArgs,
 }
 
 /// Replay controls, the same for `canary run` and `canary replay`.

@@ -9,6 +9,7 @@ mod config;
 #[cfg(feature = "kafka")]
 mod kafka_cmd;
 mod metrics_server;
+mod report_cmd;
 mod score;
 mod signals;
 
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => run(args),
         Command::CheckConfig { file } => check_config(file),
+        Command::Backtest(args) => report_cmd::backtest(args),
         Command::Score(args) => score::run(args),
         #[cfg(feature = "kafka")]
         Command::Stage(args) => kafka_cmd::stage(args),
@@ -159,6 +161,7 @@ fn run(args: &RunArgs) -> Result<()> {
         None => Box::new(LineOut(std::io::stdout())),
     };
     let dead_letters = dead_letters.map(|f| Box::new(LineOut(f)) as Box<dyn Write + Send>);
+    let report = report_cmd::RunReport::start(args, &cfg)?;
     let mut sinks = (!resolved.is_empty()).then(|| {
         let m = metrics.clone();
         let observer: canary_sinks::Observer = Arc::new(move |sink, outcome| {
@@ -182,11 +185,13 @@ fn run(args: &RunArgs) -> Result<()> {
         alerts,
         dead_letters,
         alert_tx: sinks.as_mut().map(|s| s.sender()),
+        observe: report.observer(),
     };
     let summary = pipeline.run(outputs, &metrics)?;
     for line in summary.to_string().lines() {
         tracing::info!("{line}");
     }
+    report.finish(&summary, &args.inputs)?;
     if let Some(s) = sinks {
         let drain = std::time::Duration::from_secs_f64(args.sink_drain);
         for (name, st) in s.shutdown(drain) {

@@ -103,8 +103,8 @@
     return f.svg;
   }
 
-  function shareChart(s, eps, epsB) {
-    var h = 130, th = D.threshold;
+  function shareChart(s, th, eps, epsB) {
+    var h = 130;
     var hi = th.floor;
     s.share_max.forEach(function (v) { hi = Math.max(hi, v); });
     s.baseline.forEach(function (b) { if (b !== null) hi = Math.max(hi, b + th.min_rise); });
@@ -149,7 +149,7 @@
     var n = all.t.length, pts = all.share_max.map(function (v, i) {
       return (n === 1 ? 60 : 2 + 116 * i / (n - 1)).toFixed(1) + "," + (20 - 18 * v / top).toFixed(1);
     });
-    add(s, svg("polyline", { "class": "share", points: pts.join(" ") }));
+    add(s, svg("polyline", { "class": "spark-line", points: pts.join(" ") }));
     return s;
   }
 
@@ -258,7 +258,7 @@
       add(part, el("div", { "class": "muted" }, "volume (posts per window)"));
       add(part, volumeChart(s, eps, epsB));
       add(part, el("div", { "class": "muted" }, "negative share"));
-      add(part, shareChart(s, eps, epsB));
+      add(part, shareChart(s, w.threshold, eps, epsB));
       var lg = el("div", { "class": "legend" });
       [["var(--share)", "negative share"], ["var(--base)", "baseline"], ["var(--band)", "baseline → alert threshold"],
         ["var(--ep)", C ? "episode under A" : "episode"]].concat(C ? [["var(--epb)", "episode under B"]] : [])

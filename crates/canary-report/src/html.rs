@@ -74,6 +74,8 @@ pub struct Report<'a> {
     pub config: String,
     /// The alert threshold.
     pub threshold: Threshold,
+    /// Watches whose `[watch.alert]` section sets another threshold.
+    pub watch_thresholds: BTreeMap<String, Threshold>,
     /// What the run collected (with series kept).
     pub run: &'a Collector,
     /// The backtest's second run, if any.
@@ -101,6 +103,7 @@ struct Data<'a> {
 #[derive(Serialize)]
 struct WatchData {
     name: String,
+    threshold: Threshold,
     totals: WatchTotals,
     series: Vec<Series>,
 }
@@ -138,6 +141,11 @@ impl Report<'_> {
                     .collect();
                 WatchData {
                     name: w.clone(),
+                    threshold: self
+                        .watch_thresholds
+                        .get(w)
+                        .copied()
+                        .unwrap_or(self.threshold),
                     totals: c.totals(w),
                     series,
                 }
@@ -293,6 +301,7 @@ pub(crate) mod tests {
                 floor: 0.1,
                 min_rise: 0.05,
             },
+            watch_thresholds: BTreeMap::new(),
             run: c,
             comparison: None,
         }
