@@ -569,3 +569,121 @@ fn backtest_refuses_configs_that_differ_before_the_aggregate() {
     assert!(String::from_utf8_lossy(&one.stderr).contains("backtest takes two"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A month of 20 watches × 3 languages in 5-minute windows, downsampled.
+fn month_page() -> String {
+    use canary_core::aggregate::{AggregateOutput, Alert, AlertKind, AlertState, WindowSummary};
+    use canary_core::time::format_rfc3339;
+    let names: Vec<String> = (0..20).map(|i| format!("brand-{i:02}")).collect();
+    let mut c = canary_report::Collector::new(&names, true);
+    let alert = |w: &str, state, start: i64, id: i64| {
+        AggregateOutput::Alert(Alert {
+            v: 1,
+            alert_id: format!("{w}/all/negative_share/{id}"),
+            kind: AlertKind::NegativeShare,
+            watch: w.into(),
+            lang: "all".into(),
+            state,
+            window_start: format_rfc3339(start),
+            window_end: format_rfc3339(start + 300_000),
+            volume: 300,
+            scored: 280,
+            negative: 90,
+            negative_share: 0.32,
+            baseline_share: 0.03,
+            baseline_volume: 120.0,
+            p_value: 1e-9,
+            top_terms: vec!["refund".into()],
+            sample_ids: vec![],
+            samples: vec![],
+            episode_start: format_rfc3339(start),
+            evidence: None,
+            resolution: None,
+        })
+    };
+    for i in 0..30 * 288i64 {
+        let t = 1_700_000_000_000 + i * 300_000;
+        for w in &names {
+            for (lang, k) in [("all", 3u64), ("en", 2), ("es", 1)] {
+                let v = 40 * k + (i as u64 * 7) % 23;
+                let spike = i % 288 >= 100 && i % 288 < 112;
+                c.observe(&AggregateOutput::Window(WindowSummary {
+                    v: 1,
+                    watch: w.clone(),
+                    lang: lang.into(),
+                    start_ms: t,
+                    end_ms: t + 300_000,
+                    volume: v,
+                    scored: v - 3,
+                    negative: if spike { v / 3 } else { (i as u64 * 13) % 9 },
+                    baseline_share: Some(0.03),
+                    baseline_volume: v as f64,
+                    negative_firing: spike,
+                    volume_firing: false,
+                }));
+            }
+            if i % 288 == 100 {
+                c.observe(&alert(w, AlertState::Firing, t, i));
+            }
+            if i % 288 == 112 {
+                c.observe(&alert(w, AlertState::Resolved, t, i - 12));
+            }
+        }
+    }
+    canary_report::Report {
+        title: "a month of 20 watches".into(),
+        input: canary_report::InputSummary::default(),
+        config: String::new(),
+        threshold: canary_report::Threshold {
+            floor: 0.1,
+            min_rise: 0.05,
+        },
+        watch_thresholds: BTreeMap::new(),
+        run: &c,
+        comparison: None,
+    }
+    .render()
+}
+
+#[test]
+fn a_month_of_twenty_watches_renders_downsampled() {
+    let Some(bin) = chromium() else { return };
+    let dir = tmp("report-month");
+    let html = month_page();
+    assert!(html.len() < 5_000_000, "{} bytes", html.len());
+    let page = common::write(&dir, "month.html", html.as_bytes());
+    let out = chrome(&bin, &dir, &page, &["--dump-dom".into()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        console(&out.stderr),
+        Vec::<String>::new(),
+        "console messages"
+    );
+    let dom = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        dom.contains("data-rendered=\"1\""),
+        "the script ran to its end"
+    );
+    let body = &dom[dom.find("<body").unwrap()..];
+    let ms = attr(&body[..body.find('>').unwrap()], "data-render-ms");
+    // Reported, not asserted: timing is no pass/fail criterion here.
+    println!(
+        "a month of 20 watches × 3 languages: {:.2} MB, drawn in {ms} ms",
+        html.len() as f64 / 1e6
+    );
+    assert_eq!(dom.matches("<path class=\"vol\"").count(), 60);
+    assert_eq!(
+        dom.matches("class=\"share-range\"").count(),
+        60,
+        "min-max ranges drawn"
+    );
+    assert_eq!(
+        dom.matches("class=\"episode negative_share\"").count(),
+        20 * 30 * 2
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
