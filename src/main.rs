@@ -154,6 +154,9 @@ fn run(args: &RunArgs) -> Result<()> {
     let pipeline =
         canary_runtime::Pipeline::new(&cfg.spec(), &opts, stop.clone()).map_err(usage)?;
     let server = metrics_server::serve(&rt, &args.metrics_addr, &metrics)?;
+    // Opened, not truncated, before the outputs are truncated: a report path
+    // that cannot be written leaves the previous run's alerts as they were.
+    let report = report_cmd::RunReport::start(args, &cfg)?;
     let (alerts, dead_letters) =
         open_outputs(args.alerts_out.as_deref(), args.dead_letter.as_deref())?;
     let alerts: Box<dyn Write + Send> = match alerts {
@@ -161,7 +164,6 @@ fn run(args: &RunArgs) -> Result<()> {
         None => Box::new(LineOut(std::io::stdout())),
     };
     let dead_letters = dead_letters.map(|f| Box::new(LineOut(f)) as Box<dyn Write + Send>);
-    let report = report_cmd::RunReport::start(args, &cfg)?;
     let mut sinks = (!resolved.is_empty()).then(|| {
         let m = metrics.clone();
         let observer: canary_sinks::Observer = Arc::new(move |sink, outcome| {

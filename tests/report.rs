@@ -687,3 +687,26 @@ fn a_month_of_twenty_watches_renders_downsampled() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_report_path_that_cannot_be_written_fails_before_any_output() {
+    let dir = tmp("report-bad-path");
+    let alerts = common::write(&dir, "alerts.jsonl", b"previous run\n");
+    let out = common::canary()
+        .args(["run", "--config", DEMO_CONFIG, "--input", DEMO_STREAM])
+        .args([
+            "--metrics-addr",
+            "off",
+            "--alerts-out",
+            alerts.to_str().unwrap(),
+        ])
+        .arg("--report")
+        .arg(dir.join("missing-dir").join("r.html"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create the report"), "{err}");
+    assert_eq!(std::fs::read(&alerts).unwrap(), b"previous run\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
