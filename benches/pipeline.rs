@@ -16,6 +16,9 @@
 //!    for peak RSS at 10x the posts;
 //! 5. runs `benches/pipeline_baseline.py` (vaderSentiment + langid) over the
 //!    first lines of the same dump and prints the throughput ratio.
+//! 6. `--only report`: runs it once with `--report` and prints how long the
+//!    run took to build the page against the run's own time (with
+//!    `--rate 0.386` the million statuses span a month of event time).
 //!
 //! The dump is written to a temporary directory (`--dir`, default
 //! `$TMPDIR/canary-pipeline-bench`) and reused while its parameters match.
@@ -48,7 +51,7 @@ struct Args {
 
 fn usage() -> &'static str {
     "options: --statuses N (1000000) --rate STATUSES_PER_EVENT_SECOND (5700) --runs N (3) \
-     --replays N (10) --baseline-lines N (20000) --dir PATH --only gen,max,paced,replay,baseline"
+     --replays N (10) --baseline-lines N (20000) --dir PATH --only gen,max,paced,replay,baseline,report"
 }
 
 fn args() -> Args {
@@ -1061,6 +1064,35 @@ fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
+/// `canary run --report`: how long building the page takes against the run
+/// it reports on, both as the run logs them.
+fn report_cost(d: &Dump) {
+    let page = d.path.with_file_name("report.html");
+    let r = run_file(d, &["--report", page.to_str().expect("UTF-8 path")]);
+    let line = r
+        .summary
+        .lines()
+        .find(|l| l.contains("report written"))
+        .expect("the run logs the report");
+    let field = |k: &str| -> f64 {
+        let i = line.find(&format!(" {k}=")).expect("field") + k.len() + 2;
+        line[i..]
+            .split(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("a number")
+    };
+    let (build, run, bytes) = (field("build_seconds"), field("run_seconds"), field("bytes"));
+    println!(
+        "\n== report: {} posts over {:.1} days of event time; page built in {build:.3}s, \
+         {:.2}% of the run's {run:.1}s (the reference, same process); {:.2} MB",
+        r.posts,
+        d.span_ms as f64 / 86_400_000.0,
+        100.0 * build / run,
+        bytes / 1e6
+    );
+}
+
 fn report(label: &str, runs: &[RunResult]) -> f64 {
     let rates: Vec<f64> = runs.iter().map(|r| r.posts as f64 / r.wall).collect();
     let rate = median(rates.clone());
@@ -1203,6 +1235,9 @@ fn main() {
     if on("max") {
         let runs: Vec<RunResult> = (0..a.runs).map(|_| run_file(&d, &[])).collect();
         max_rate = Some(report(&format!("max speed, {dump_path}"), &runs));
+    }
+    if on("report") {
+        report_cost(&d);
     }
     if on("paced") {
         let target = max_rate.unwrap_or(150_000.0) / 2.0;
