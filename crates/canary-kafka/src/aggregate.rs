@@ -2,8 +2,9 @@
 //! with its next input offset.
 
 use crate::config::StageName;
-use crate::message::{Envelope, Kind, Rec};
-use crate::runner::{self, In, Out, OutRec, Processor, dead_letter_at_line};
+use crate::message::{Envelope, EnvelopeJson, Kind};
+use crate::producer::{OutRecord, Outputs, dead_letter_at_line};
+use crate::runner::{self, InMessage, Processor};
 use crate::stages::{StageOptions, read_envelopes};
 use crate::{Error, Topics};
 use canary_core::IngestRecord;
@@ -240,7 +241,7 @@ impl Aggregate {
     }
 
     /// Delivers what partition `partition` produced, keeping it for the metrics.
-    fn emit(&mut self, partition: i32, out: &mut Out) -> Result<(), Error> {
+    fn emit(&mut self, partition: i32, out: &mut Outputs) -> Result<(), Error> {
         let Some(part) = self.parts.get_mut(&partition) else {
             return Ok(());
         };
@@ -255,7 +256,7 @@ impl Aggregate {
                     if let Some(f) = &mut self.file {
                         f.write(key.clone(), &line)?;
                     }
-                    out.push(OutRec {
+                    out.push(OutRecord {
                         topic: self.topics.alerts.clone(),
                         partition: None,
                         key: key.into_bytes(),
@@ -271,7 +272,7 @@ impl Aggregate {
                     {
                         f.write(key.clone(), &line)?;
                     }
-                    out.push(OutRec {
+                    out.push(OutRecord {
                         topic: self.topics.windows.clone(),
                         partition: None,
                         key: key.into_bytes(),
@@ -297,10 +298,10 @@ impl Aggregate {
     /// One envelope of message `m`, at `index` (its JSON in `raw`).
     fn one(
         &mut self,
-        m: &In<'_>,
+        m: &InMessage<'_>,
         (index, raw): (Option<usize>, &mut RawRecs<'_>),
         env: Envelope,
-        out: &mut Out,
+        out: &mut Outputs,
     ) -> Result<(), Error> {
         let part = self
             .parts
@@ -367,7 +368,7 @@ impl Aggregate {
 /// needs it (the message was read in one pass).
 struct RawRecs<'a> {
     payload: &'a [u8],
-    recs: Option<Vec<Rec<'a>>>,
+    recs: Option<Vec<EnvelopeJson<'a>>>,
 }
 
 impl<'a> RawRecs<'a> {
@@ -384,7 +385,7 @@ impl<'a> RawRecs<'a> {
 }
 
 impl Processor for Aggregate {
-    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+    fn process(&mut self, m: &InMessage<'_>, out: &mut Outputs) -> Result<(), Error> {
         if !self.parts.contains_key(&m.partition) {
             // Not announced by a rebalance (cannot happen with a group); start clean.
             let fresh = match self.load(m.partition)? {
@@ -505,23 +506,17 @@ fn aggregate_inner(
     stop: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let common = opts.common(StageName::Aggregate);
-    runner::ensure_topics(
-        &common.brokers,
-        &common.options,
-        &common.topics,
+    let producer = runner::prepare(
+        &common,
         opts.kafka.partitions,
+        Some(&agg_opts.state_dir),
         stop,
     )?;
-    std::fs::create_dir_all(&agg_opts.state_dir).map_err(|source| Error::Io {
-        what: format!("creating {}", agg_opts.state_dir.display()),
-        source,
-    })?;
     let file = agg_opts
         .alerts_out
         .as_deref()
         .map(DedupFile::open)
         .transpose()?;
-    let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
     let watches: Vec<String> = opts.watches.iter().map(|w| w.name.clone()).collect();
     metrics.preset("aggregate", &[], &watches);
     let p = Aggregate {
@@ -603,7 +598,7 @@ mod tests {
 
     /// One packed `scored` message holding `envs`, as upstream writes it.
     fn packed(envs: &[Envelope]) -> Vec<u8> {
-        let mut out = Out::default();
+        let mut out = Outputs::default();
         for e in envs {
             out.pack("t.scored", 0, e);
         }
@@ -650,7 +645,7 @@ mod tests {
         late.max_event_ms = newest;
         envs.push(late);
         let payload = packed(&envs);
-        let m = In {
+        let m = InMessage {
             topic: "t.scored",
             partition: 0,
             offset: 41,
@@ -659,13 +654,13 @@ mod tests {
             control: None,
             format: None,
         };
-        let mut out = Out::default();
+        let mut out = Outputs::default();
         a.process(&m, &mut out).unwrap();
         let mut recs = Vec::new();
         out.drain_ready(true, &mut recs);
         let windows = recs.iter().filter(|r| r.topic == "t.windows").count();
         assert!(windows >= 6, "{windows} windows");
-        let dead: Vec<&OutRec> = recs
+        let dead: Vec<&OutRecord> = recs
             .iter()
             .filter(|r| r.topic == "t.dead-letters")
             .collect();

@@ -22,10 +22,12 @@
 //! there; see the README for where that stops holding.
 #![deny(missing_docs)]
 
+mod admin;
 mod aggregate;
 mod config;
 mod message;
 mod notify;
+mod producer;
 mod replay;
 mod runner;
 mod stages;

@@ -184,7 +184,7 @@ struct Head<'a> {
 
 /// One envelope's JSON within a message, with its position in a packed
 /// message (None: the message is a version 1 envelope).
-pub type Rec<'a> = (Option<usize>, &'a str);
+pub type EnvelopeJson<'a> = (Option<usize>, &'a str);
 
 /// The message as text: one SIMD pass over the whole message instead of
 /// serde_json's check of every string in it, twice (split, then parse).
@@ -196,7 +196,7 @@ fn utf8(b: &[u8]) -> Result<&str, String> {
 
 /// Splits a message into the JSON of its envelopes, in order: the elements of
 /// a version 2 message, or the whole of a version 1 message.
-pub fn decode(b: &[u8]) -> Result<Vec<Rec<'_>>, String> {
+pub fn decode(b: &[u8]) -> Result<Vec<EnvelopeJson<'_>>, String> {
     let b = utf8(b)?;
     let h: Head<'_> = serde_json::from_str(b).map_err(|e| e.to_string())?;
     if h.v > ENVELOPE_VERSION {

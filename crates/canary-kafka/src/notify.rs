@@ -13,7 +13,8 @@
 //! not stored, so the restarted stage reads the alert again.
 
 use crate::config::StageName;
-use crate::runner::{self, In, Out, Processor, dead_letter};
+use crate::producer::{Outputs, dead_letter};
+use crate::runner::{self, InMessage, Processor};
 use crate::stages::StageOptions;
 use crate::{Error, Topics};
 use canary_core::aggregate::{Alert, AlertState};
@@ -109,7 +110,7 @@ fn alert_key(a: &Alert) -> String {
 }
 
 impl Processor for Notify {
-    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+    fn process(&mut self, m: &InMessage<'_>, out: &mut Outputs) -> Result<(), Error> {
         let alert: Alert = match serde_json::from_slice(m.payload) {
             Ok(a) => a,
             Err(e) => {
@@ -213,17 +214,12 @@ fn notify_inner(
     stop: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let common = opts.common(StageName::Notify);
-    runner::ensure_topics(
-        &common.brokers,
-        &common.options,
-        &common.topics,
+    let producer = runner::prepare(
+        &common,
         opts.kafka.partitions,
+        Some(&notify.state_dir),
         stop,
     )?;
-    std::fs::create_dir_all(&notify.state_dir).map_err(|source| Error::Io {
-        what: format!("creating {}", notify.state_dir.display()),
-        source,
-    })?;
     let delivered = Delivered::open(&notify.state_dir)?;
     metrics.preset("notify", &[], &[]);
     for r in ["bad_alert", "bad_envelope"] {
@@ -247,7 +243,6 @@ fn notify_inner(
     });
     let sinks = Sinks::start(rt, notify.sinks.clone(), observer);
     info!(sinks = ?sinks.names(), known = delivered.keys.len(), "notify stage");
-    let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
     let p = Notify {
         topics: common.topics.clone(),
         sinks,

@@ -1,7 +1,8 @@
 //! `canary replay`: dumps into the `raw` topic, under the same replay
 //! controls as the embedded run, then an end-of-replay marker.
 
-use crate::runner::{RawProducer, ensure_topics};
+use crate::admin::ensure_topics;
+use crate::producer::RawProducer;
 use crate::{Error, KafkaConfig};
 use canary_core::{DeadLetter, IngestRecord};
 use canary_ingest::{Deferred, Item, Parsed, Pass, Reader, ReplayGate, ReplayOptions};

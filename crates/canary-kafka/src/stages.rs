@@ -1,9 +1,11 @@
 //! The stateless stages: ingest, normalize, language and sentiment.
 
 use crate::Error;
+use crate::admin;
 use crate::config::{KafkaConfig, StageName, Topics, watch_partition};
-use crate::message::{Envelope, Kind, RawPos, Rec, decode};
-use crate::runner::{self, Common, In, Out, Processor, dead_letter, dead_letter_at_line};
+use crate::message::{Envelope, EnvelopeJson, Kind, RawPos, decode};
+use crate::producer::{Outputs, dead_letter, dead_letter_at_line};
+use crate::runner::{self, Common, InMessage, Processor};
 use canary_core::IngestRecord;
 use canary_core::aggregate::AggregateConfig;
 use canary_core::event_time::{EventTime, EventTimeConfig, FutureGuard};
@@ -81,14 +83,7 @@ fn stage_inner(
     stop: &Arc<AtomicBool>,
 ) -> Result<(), Error> {
     let common = opts.common(stage);
-    runner::ensure_topics(
-        &common.brokers,
-        &common.options,
-        &common.topics,
-        opts.kafka.partitions,
-        stop,
-    )?;
-    let producer = Arc::new(runner::producer(&common.brokers, &common.options)?);
+    let producer = runner::prepare(&common, opts.kafka.partitions, None, stop)?;
     let t = common.topics.clone();
     let m = metrics.clone();
     let parse_reasons = canary_ingest::Reason::ALL.map(canary_ingest::Reason::as_str);
@@ -109,7 +104,7 @@ fn stage_inner(
             runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
         StageName::Normalize => {
-            let n = runner::partition_count(&common.brokers, &common.options, &t.normalized, stop)?;
+            let n = admin::partition_count(&common.brokers, &common.options, &t.normalized, stop)?;
             let p = Normalize {
                 normalizer: Normalizer::new(&opts.watches)?,
                 topics: t,
@@ -166,8 +161,8 @@ fn check_same_partitions(
     output: &str,
     stop: &AtomicBool,
 ) -> Result<(), Error> {
-    let a = runner::partition_count(&common.brokers, &common.options, input, stop)?;
-    let b = runner::partition_count(&common.brokers, &common.options, output, stop)?;
+    let a = admin::partition_count(&common.brokers, &common.options, input, stop)?;
+    let b = admin::partition_count(&common.brokers, &common.options, output, stop)?;
     if a != b {
         return Err(Error::Topic {
             topic: output.into(),
@@ -180,11 +175,11 @@ fn check_same_partitions(
 /// The JSON of each envelope of `m`, in order, with its position; a message
 /// that does not split is dead-lettered (`bad_envelope`) and yields none.
 pub(crate) fn envelopes<'a>(
-    m: &In<'a>,
+    m: &InMessage<'a>,
     topics: &Topics,
     stage: StageName,
-    out: &mut Out,
-) -> Vec<Rec<'a>> {
+    out: &mut Outputs,
+) -> Vec<EnvelopeJson<'a>> {
     decode(m.payload).unwrap_or_else(|detail| {
         out.push(dead_letter(
             topics,
@@ -203,10 +198,10 @@ pub(crate) fn envelopes<'a>(
 /// message; those that do not parse, or a message that does not split, are
 /// dead-lettered (`bad_envelope`) and left out.
 pub(crate) fn read_envelopes(
-    m: &In<'_>,
+    m: &InMessage<'_>,
     topics: &Topics,
     stage: StageName,
-    out: &mut Out,
+    out: &mut Outputs,
 ) -> Vec<(Option<usize>, Envelope)> {
     if let Some(all) = crate::message::decode_all(m.payload) {
         return all
@@ -223,11 +218,11 @@ pub(crate) fn read_envelopes(
 
 /// One envelope of `m`; one that does not parse is dead-lettered (`bad_envelope`).
 pub(crate) fn envelope_or_dead(
-    m: &In<'_>,
-    (i, raw): Rec<'_>,
+    m: &InMessage<'_>,
+    (i, raw): EnvelopeJson<'_>,
     topics: &Topics,
     stage: StageName,
-    out: &mut Out,
+    out: &mut Outputs,
 ) -> Option<Envelope> {
     match Envelope::from_json(raw) {
         Ok(e) => Some(e),
@@ -254,7 +249,7 @@ struct Ingest {
 }
 
 impl Processor for Ingest {
-    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+    fn process(&mut self, m: &InMessage<'_>, out: &mut Outputs) -> Result<(), Error> {
         let raw_ms = m.timestamp_ms.unwrap_or_else(now_ms);
         if let Some(c) = m.control {
             if c == b"end" {
@@ -327,14 +322,28 @@ impl Processor for Ingest {
 
 impl Ingest {
     /// One document (a line of a packed message has its position, `index`).
-    fn line(&mut self, m: &In<'_>, line: &[u8], index: Option<usize>, raw_ms: i64, out: &mut Out) {
+    fn line(
+        &mut self,
+        m: &InMessage<'_>,
+        line: &[u8],
+        index: Option<usize>,
+        raw_ms: i64,
+        out: &mut Outputs,
+    ) {
         self.scratch.clear();
         parse_line_into(line, &self.parse, &mut self.scratch);
         self.emit(m, line, index, raw_ms, out);
     }
 
     /// What `line` gave, parsed into `scratch`.
-    fn emit(&mut self, m: &In<'_>, line: &[u8], index: Option<usize>, raw_ms: i64, out: &mut Out) {
+    fn emit(
+        &mut self,
+        m: &InMessage<'_>,
+        line: &[u8],
+        index: Option<usize>,
+        raw_ms: i64,
+        out: &mut Outputs,
+    ) {
         let parsed = &self.topics.parsed;
         for p in self.scratch.drain(..) {
             match p {
@@ -409,7 +418,7 @@ struct Normalize {
 }
 
 impl Normalize {
-    fn broadcast(&mut self, e: &Envelope, out: &mut Out) {
+    fn broadcast(&mut self, e: &Envelope, out: &mut Outputs) {
         let mut json = std::mem::take(&mut self.scratch);
         json.clear();
         serde_json::to_writer(&mut json, e).expect("envelopes always serialize");
@@ -419,7 +428,7 @@ impl Normalize {
         self.scratch = json;
     }
 
-    fn one(&mut self, m: &In<'_>, index: Option<usize>, e: Envelope, out: &mut Out) {
+    fn one(&mut self, m: &InMessage<'_>, index: Option<usize>, e: Envelope, out: &mut Outputs) {
         match (e.kind, e.rec) {
             (Kind::Record, Some(IngestRecord::Post(mut post))) => {
                 if let Verdict::Drop(reason) = self.normalizer.process(&mut post) {
@@ -489,7 +498,13 @@ impl Normalize {
     }
 
     /// A post with its one watch, to that watch's partition.
-    fn to_watch(&self, post: canary_core::Post, raw_ms: i64, src: Option<RawPos>, out: &mut Out) {
+    fn to_watch(
+        &self,
+        post: canary_core::Post,
+        raw_ms: i64,
+        src: Option<RawPos>,
+        out: &mut Outputs,
+    ) {
         let partition = watch_partition(&post.watches[0], self.partitions);
         let mut env = Envelope::record(IngestRecord::Post(post), raw_ms);
         env.max_event_ms = self.max_event;
@@ -499,7 +514,7 @@ impl Normalize {
 }
 
 impl Processor for Normalize {
-    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+    fn process(&mut self, m: &InMessage<'_>, out: &mut Outputs) -> Result<(), Error> {
         let stage = StageName::Normalize;
         for (index, e) in read_envelopes(m, &self.topics, stage, out) {
             self.one(m, index, e, out);
@@ -519,7 +534,7 @@ struct PerPost<S> {
 }
 
 impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
-    fn process(&mut self, m: &In<'_>, out: &mut Out) -> Result<(), Error> {
+    fn process(&mut self, m: &InMessage<'_>, out: &mut Outputs) -> Result<(), Error> {
         for (_, mut e) in read_envelopes(m, &self.topics, self.name, out) {
             if let Some(IngestRecord::Post(p)) = &mut e.rec
                 && let Verdict::Drop(reason) = self.stage.process(p)
@@ -548,7 +563,7 @@ impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::OutRec;
+    use crate::producer::OutRecord;
 
     fn ingest() -> Ingest {
         Ingest {
@@ -560,10 +575,10 @@ mod tests {
     }
 
     /// Runs one raw message through ingest: (ids of the posts, dead letters).
-    fn run(payload: &[u8], format: Option<&[u8]>) -> (Vec<String>, Vec<OutRec>) {
+    fn run(payload: &[u8], format: Option<&[u8]>) -> (Vec<String>, Vec<OutRecord>) {
         let mut p = ingest();
-        let mut out = Out::default();
-        let m = In {
+        let mut out = Outputs::default();
+        let m = InMessage {
             topic: "t.raw",
             partition: 0,
             offset: 7,
