@@ -9,6 +9,8 @@
 //! - [`sse`]: server-sent events framing.
 //! - [`x`]: X API v2 filtered stream lines → records.
 //! - [`backoff`]: jittered exponential backoff between reconnects.
+//! - [`conn`]: URLs, TCP/TLS streams, a minimal HTTP/1.1 GET and chunked bodies.
+//! - [`client`]: the clients that connect, decode and reconnect.
 //!
 //! Decoding works on one frame's bytes, never on a socket, so every rule is
 //! tested without a network; a frame that cannot be used is a
@@ -20,7 +22,23 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod client;
+pub mod conn;
 pub mod jetstream;
 pub mod mastodon;
 pub mod sse;
 pub mod x;
+
+pub use client::{Health, Kind, SourceConfig};
+
+/// Errors of a source's settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A URL that cannot be used.
+    #[error("bad URL {0}")]
+    Url(String),
+    /// A token that cannot be read.
+    #[error("token: {0}")]
+    Token(String),
+}
