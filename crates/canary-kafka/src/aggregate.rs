@@ -324,20 +324,19 @@ impl Aggregate {
                         .observe(us as f64 / 1_000_000.0);
                 }
                 if let PostFate::Refused { reason, detail } = stage.post(&p, now_ms()) {
-                    self.metrics
-                        .dead_letters
-                        .with_label_values(&["aggregate", reason])
-                        .inc();
-                    out.push(dead_letter_at_line(
-                        &self.topics,
-                        StageName::Aggregate,
+                    out.dead_letter(
                         reason,
-                        detail,
-                        m,
-                        index,
-                        src,
-                        raw.get(index),
-                    ));
+                        dead_letter_at_line(
+                            &self.topics,
+                            StageName::Aggregate,
+                            reason,
+                            detail,
+                            m,
+                            index,
+                            src,
+                            raw.get(index),
+                        ),
+                    );
                 }
             }
             (Kind::Record, Some(IngestRecord::Delete { id, .. })) => {
@@ -668,12 +667,14 @@ mod tests {
         let d: serde_json::Value = serde_json::from_slice(&dead[0].payload).unwrap();
         assert_eq!(d["reason"], "late");
         assert_eq!(d["stage"], "aggregate");
+        // The counts the outputs took, as the consumer loop hands them on.
         a.report(
             &metrics,
             canary_telemetry::Batch {
                 stage: "aggregate",
                 records: 1,
                 now_ms: t0 + 3_600_000,
+                dead_letters: &out.tally.dead_letters,
                 ..Default::default()
             },
         );

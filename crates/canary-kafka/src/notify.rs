@@ -95,7 +95,6 @@ struct Notify {
     delivered: Delivered,
     /// Keys offered to the sinks in this batch, not yet settled.
     offered: Vec<String>,
-    metrics: Metrics,
     stop: Arc<AtomicBool>,
     shutdown_timeout: Duration,
 }
@@ -114,28 +113,24 @@ impl Processor for Notify {
         let alert: Alert = match serde_json::from_slice(m.payload) {
             Ok(a) => a,
             Err(e) => {
-                self.metrics
-                    .dead_letters
-                    .with_label_values(&["notify", "bad_alert"])
-                    .inc();
-                out.push(dead_letter(
-                    &self.topics,
-                    StageName::Notify,
+                out.dead_letter(
                     "bad_alert",
-                    e.to_string(),
-                    m,
-                    None,
-                    m.payload,
-                ));
+                    dead_letter(
+                        &self.topics,
+                        StageName::Notify,
+                        "bad_alert",
+                        e.to_string(),
+                        m,
+                        None,
+                        m.payload,
+                    ),
+                );
                 return Ok(());
             }
         };
         let key = alert_key(&alert);
         if self.delivered.keys.contains(&key) || self.offered.contains(&key) {
-            self.metrics
-                .posts_dropped
-                .with_label_values(&["notify", "duplicate"])
-                .inc();
+            out.dropped("duplicate");
             return Ok(());
         }
         info!(alert_id = %alert.alert_id, key = %key, watch = %alert.watch, lang = %alert.lang, "delivering alert");
@@ -248,7 +243,6 @@ fn notify_inner(
         sinks,
         delivered,
         offered: Vec::new(),
-        metrics: metrics.clone(),
         stop: stop.clone(),
         shutdown_timeout: opts.shutdown_timeout,
     };

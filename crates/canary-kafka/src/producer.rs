@@ -122,15 +122,59 @@ impl Pack {
 
 /// A stage's outputs: records sent one per message (dead letters, alerts,
 /// windows), and envelopes packed with the others for the same topic
-/// partition, in order, into few messages.
+/// partition, in order, into few messages. With them, the counts the
+/// batch's one telemetry emit reports.
 #[derive(Default)]
 pub(crate) struct Outputs {
     recs: Vec<OutRecord>,
     packs: Vec<Pack>,
     spare: Vec<Vec<u8>>,
+    pub(crate) tally: Tally,
+}
+
+/// What a stage counted while it handled a batch, by reason or kind. Few
+/// distinct keys, so a short list searched in place; cleared, not freed,
+/// between batches.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) dropped: Vec<(&'static str, u64)>,
+    pub(crate) dead_letters: Vec<(&'static str, u64)>,
+    pub(crate) notices: Vec<(&'static str, u64)>,
+}
+
+fn bump(counts: &mut Vec<(&'static str, u64)>, key: &'static str) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key, 1)),
+    }
+}
+
+impl Tally {
+    /// Forgets the counts, keeping the lists' room.
+    pub(crate) fn clear(&mut self) {
+        self.dropped.clear();
+        self.dead_letters.clear();
+        self.notices.clear();
+    }
 }
 
 impl Outputs {
+    /// A dead letter, counted under `reason`.
+    pub fn dead_letter(&mut self, reason: &'static str, r: OutRecord) {
+        bump(&mut self.tally.dead_letters, reason);
+        self.recs.push(r);
+    }
+
+    /// A post left on purpose, for `reason`.
+    pub fn dropped(&mut self, reason: &'static str) {
+        bump(&mut self.tally.dropped, reason);
+    }
+
+    /// A stream notice (or delete) taken in.
+    pub fn notice(&mut self, kind: &'static str) {
+        bump(&mut self.tally.notices, kind);
+    }
+
     /// A record of its own.
     pub fn push(&mut self, r: OutRecord) {
         self.recs.push(r);

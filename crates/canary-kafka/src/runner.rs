@@ -465,14 +465,20 @@ pub(crate) fn run_loop<P: Processor>(
             // Only a batch that took records in counts as one: the stall
             // alert must see a stage that polls but gets nowhere.
             if n > 0 {
+                let mut out = shared.out.lock().expect("not poisoned");
+                let t = &out.tally;
                 let batch = canary_telemetry::Batch {
                     stage: stage.as_str(),
                     records: n as u64,
                     busy,
                     now_ms: now_ms(),
+                    dropped: &t.dropped,
+                    dead_letters: &t.dead_letters,
+                    notices: &t.notices,
                     ..Default::default()
                 };
                 shared.with(|p| p.report(metrics, batch));
+                out.tally.clear();
             }
             if last_lag.elapsed() >= Duration::from_secs(1) {
                 last_lag = Instant::now();

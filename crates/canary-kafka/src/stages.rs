@@ -85,7 +85,6 @@ fn stage_inner(
     let common = opts.common(stage);
     let producer = runner::prepare(&common, opts.kafka.partitions, None, stop)?;
     let t = common.topics.clone();
-    let m = metrics.clone();
     let parse_reasons = canary_ingest::Reason::ALL.map(canary_ingest::Reason::as_str);
     let extra: &[&str] = if stage == StageName::Ingest {
         &parse_reasons
@@ -99,7 +98,6 @@ fn stage_inner(
                 topics: t,
                 parse: opts.parse.clone(),
                 scratch: Vec::new(),
-                metrics: m,
             };
             runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
@@ -112,7 +110,6 @@ fn stage_inner(
                 window_ms: opts.aggregate.window.length.ms(),
                 max_event: None,
                 guard: FutureGuard::new(opts.event_time.clone()),
-                metrics: m,
                 scratch: Vec::new(),
             };
             runner::run_loop(stage, &common, producer, p, metrics, stop)?;
@@ -126,7 +123,6 @@ fn stage_inner(
                 name: stage,
                 out,
                 topics: t,
-                metrics: m,
             };
             runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
@@ -139,7 +135,6 @@ fn stage_inner(
                 name: stage,
                 out,
                 topics: t,
-                metrics: m,
             };
             runner::run_loop(stage, &common, producer, p, metrics, stop)?;
         }
@@ -181,15 +176,10 @@ pub(crate) fn envelopes<'a>(
     out: &mut Outputs,
 ) -> Vec<EnvelopeJson<'a>> {
     decode(m.payload).unwrap_or_else(|detail| {
-        out.push(dead_letter(
-            topics,
-            stage,
+        out.dead_letter(
             "bad_envelope",
-            detail,
-            m,
-            None,
-            m.payload,
-        ));
+            dead_letter(topics, stage, "bad_envelope", detail, m, None, m.payload),
+        );
         Vec::new()
     })
 }
@@ -227,15 +217,10 @@ pub(crate) fn envelope_or_dead(
     match Envelope::from_json(raw) {
         Ok(e) => Some(e),
         Err(detail) => {
-            out.push(dead_letter(
-                topics,
-                stage,
+            out.dead_letter(
                 "bad_envelope",
-                detail,
-                m,
-                i,
-                raw.as_bytes(),
-            ));
+                dead_letter(topics, stage, "bad_envelope", detail, m, i, raw.as_bytes()),
+            );
             None
         }
     }
@@ -245,7 +230,6 @@ struct Ingest {
     topics: Topics,
     parse: ParseOptions,
     scratch: Vec<Parsed>,
-    metrics: Metrics,
 }
 
 impl Processor for Ingest {
@@ -277,43 +261,41 @@ impl Processor for Ingest {
                             self.emit(m, line, Some(i), raw_ms, out);
                         }
                         Err(e) => {
-                            self.metrics
-                                .dead_letters
-                                .with_label_values(&["ingest", "bad_record"])
-                                .inc();
-                            out.push(dead_letter(
-                                &self.topics,
-                                StageName::Ingest,
+                            out.dead_letter(
                                 "bad_record",
-                                e.to_string(),
-                                m,
-                                Some(i),
-                                line,
-                            ));
+                                dead_letter(
+                                    &self.topics,
+                                    StageName::Ingest,
+                                    "bad_record",
+                                    e.to_string(),
+                                    m,
+                                    Some(i),
+                                    line,
+                                ),
+                            );
                         }
                     }
                 }
             }
             Some(f) => {
-                self.metrics
-                    .dead_letters
-                    .with_label_values(&["ingest", "unknown_format"])
-                    .inc();
-                out.push(dead_letter(
-                    &self.topics,
-                    StageName::Ingest,
+                out.dead_letter(
                     "unknown_format",
-                    format!(
-                        "{} header is {:?}; this version reads {:?}, {:?} or none",
-                        crate::FORMAT_HEADER,
-                        String::from_utf8_lossy(f),
-                        crate::FORMAT_JSON_LINES,
-                        crate::FORMAT_RECORDS
+                    dead_letter(
+                        &self.topics,
+                        StageName::Ingest,
+                        "unknown_format",
+                        format!(
+                            "{} header is {:?}; this version reads {:?}, {:?} or none",
+                            crate::FORMAT_HEADER,
+                            String::from_utf8_lossy(f),
+                            crate::FORMAT_JSON_LINES,
+                            crate::FORMAT_RECORDS
+                        ),
+                        m,
+                        None,
+                        m.payload,
                     ),
-                    m,
-                    None,
-                    m.payload,
-                ));
+                );
             }
         }
         Ok(())
@@ -348,14 +330,11 @@ impl Ingest {
         for p in self.scratch.drain(..) {
             match p {
                 Parsed::Record(IngestRecord::Notice { kind, .. }) => {
-                    self.metrics
-                        .notices
-                        .with_label_values(&[kind.as_str()])
-                        .inc();
+                    out.notice(kind.as_str());
                 }
                 Parsed::Record(rec) => {
                     if matches!(rec, IngestRecord::Delete { .. }) {
-                        self.metrics.notices.with_label_values(&["delete"]).inc();
+                        out.notice("delete");
                     }
                     let mut env = Envelope::record(rec, raw_ms);
                     env.src = Some(RawPos {
@@ -367,20 +346,19 @@ impl Ingest {
                 }
                 Parsed::Rejected(r) => {
                     let reason = r.reason.as_str();
-                    self.metrics
-                        .dead_letters
-                        .with_label_values(&["ingest", reason])
-                        .inc();
                     let raw = r.raw.as_deref().map_or(line, str::as_bytes);
-                    out.push(dead_letter(
-                        &self.topics,
-                        StageName::Ingest,
+                    out.dead_letter(
                         reason,
-                        r.detail,
-                        m,
-                        index,
-                        raw,
-                    ));
+                        dead_letter(
+                            &self.topics,
+                            StageName::Ingest,
+                            reason,
+                            r.detail,
+                            m,
+                            index,
+                            raw,
+                        ),
+                    );
                 }
             }
         }
@@ -413,7 +391,6 @@ struct Normalize {
     max_event: Option<i64>,
     /// Keeps posts dated far ahead out of `max_event` and the windows.
     guard: FutureGuard,
-    metrics: Metrics,
     scratch: Vec<u8>,
 }
 
@@ -432,30 +409,26 @@ impl Normalize {
         match (e.kind, e.rec) {
             (Kind::Record, Some(IngestRecord::Post(mut post))) => {
                 if let Verdict::Drop(reason) = self.normalizer.process(&mut post) {
-                    self.metrics
-                        .posts_dropped
-                        .with_label_values(&["normalize", reason])
-                        .inc();
+                    out.dropped(reason);
                     return;
                 }
                 let event_ms = post.event_ms;
                 let verdict = self.guard.check(event_ms, Some(now_ms()));
                 if verdict != EventTime::Accept {
-                    self.metrics
-                        .dead_letters
-                        .with_label_values(&["normalize", "future"])
-                        .inc();
                     let raw = serde_json::to_vec(&post).expect("posts serialize");
-                    out.push(dead_letter_at_line(
-                        &self.topics,
-                        StageName::Normalize,
+                    out.dead_letter(
                         "future",
-                        verdict.detail(event_ms),
-                        m,
-                        index,
-                        e.src,
-                        &raw,
-                    ));
+                        dead_letter_at_line(
+                            &self.topics,
+                            StageName::Normalize,
+                            "future",
+                            verdict.detail(event_ms),
+                            m,
+                            index,
+                            e.src,
+                            &raw,
+                        ),
+                    );
                     return;
                 }
                 let mut watches = std::mem::take(&mut post.watches);
@@ -530,7 +503,6 @@ struct PerPost<S> {
     name: StageName,
     out: String,
     topics: Topics,
-    metrics: Metrics,
 }
 
 impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
@@ -539,10 +511,7 @@ impl<S: PostStage + Send + 'static> Processor for PerPost<S> {
             if let Some(IngestRecord::Post(p)) = &mut e.rec
                 && let Verdict::Drop(reason) = self.stage.process(p)
             {
-                self.metrics
-                    .posts_dropped
-                    .with_label_values(&[self.name.as_str(), reason])
-                    .inc();
+                out.dropped(reason);
                 // The stamp still tells downstream how far the stream got.
                 e = Envelope::control(Kind::Watermark, e.max_event_ms, e.raw_ms);
             }
@@ -570,7 +539,6 @@ mod tests {
             topics: Topics::new("t."),
             parse: ParseOptions::default(),
             scratch: Vec::new(),
-            metrics: Metrics::new().expect("metrics"),
         }
     }
 
@@ -648,5 +616,157 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&dead[0].payload).expect("json");
         assert_eq!(body["raw"], payload.as_str());
         assert!(body["detail"].as_str().expect("detail").contains("avro"));
+    }
+
+    #[test]
+    fn ingest_counts_dead_letters_and_notices_for_the_batch_emit() {
+        let mut p = ingest();
+        let mut out = Outputs::default();
+        let payload = format!(
+            "{}\nnot json\n{{\"delete\":{{\"status\":{{\"id\":9,\"id_str\":\"9\",\"user_id\":1}},\"timestamp_ms\":\"1714982400000\"}}}}\n{{\"limit\":{{\"track\":3}}}}\n",
+            status(1)
+        );
+        let m = InMessage {
+            topic: "t.raw",
+            partition: 0,
+            offset: 7,
+            payload: payload.as_bytes(),
+            timestamp_ms: Some(1),
+            control: None,
+            format: Some(b"jsonl"),
+        };
+        p.process(&m, &mut out).unwrap();
+        assert_eq!(out.tally.dead_letters, [("invalid_json", 1)]);
+        assert_eq!(out.tally.notices, [("delete", 1), ("limit", 1)]);
+        let metrics = Metrics::new().expect("metrics");
+        let t = &out.tally;
+        metrics.emit(&canary_telemetry::Batch {
+            stage: "ingest",
+            records: 1,
+            dead_letters: &t.dead_letters,
+            notices: &t.notices,
+            ..Default::default()
+        });
+        let text = metrics.render();
+        for line in [
+            "canary_dead_letters_total{reason=\"invalid_json\",stage=\"ingest\"} 1",
+            "canary_notices_total{kind=\"delete\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+
+    fn normalize(partitions: i32) -> Normalize {
+        let watch = |name: &str, pat: &str| canary_stages::WatchConfig {
+            name: name.into(),
+            patterns: vec![pat.into()],
+            ..Default::default()
+        };
+        Normalize {
+            normalizer: Normalizer::new(&[watch("acme", "@acme"), watch("globex", "globex")])
+                .expect("watches"),
+            topics: Topics::new("t."),
+            partitions,
+            window_ms: 3_600_000,
+            max_event: None,
+            guard: FutureGuard::new(EventTimeConfig::default()),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The envelopes `out` holds, by (topic, partition).
+    fn by_partition(out: &mut Outputs) -> Vec<(String, i32, Envelope)> {
+        let mut recs = Vec::new();
+        out.drain_ready(true, &mut recs);
+        let mut all = Vec::new();
+        for r in recs {
+            for (_, json) in decode(&r.payload).expect("packed") {
+                let e = Envelope::from_json(json).expect("envelope");
+                all.push((r.topic.clone(), r.partition.expect("partition"), e));
+            }
+        }
+        all.sort_by_key(|(t, p, _)| (t.clone(), *p));
+        all
+    }
+
+    fn normalize_one(n: &mut Normalize, e: Envelope, out: &mut Outputs) {
+        let m = InMessage {
+            topic: "t.parsed",
+            partition: 0,
+            offset: 3,
+            payload: b"",
+            timestamp_ms: None,
+            control: None,
+            format: None,
+        };
+        n.one(&m, None, e, out);
+    }
+
+    #[test]
+    fn normalize_fans_a_post_out_to_each_watch_partition_and_broadcasts_controls() {
+        let parts = 4;
+        let mut n = normalize(parts);
+        let mut out = Outputs::default();
+        let t0 = 1_714_982_400_000;
+        let post = |id: &str, text: &str| {
+            Envelope::record(IngestRecord::Post(canary_core::Post::new(id, t0, text)), t0)
+        };
+        normalize_one(&mut n, post("1", "@acme and globex again"), &mut out);
+        normalize_one(&mut n, post("2", "nobody we watch"), &mut out);
+        let got = by_partition(&mut out);
+        let posts: Vec<(i32, String)> = got
+            .iter()
+            .filter_map(|(_, p, e)| match &e.rec {
+                Some(IngestRecord::Post(post)) => Some((*p, post.watches.join(","))),
+                _ => None,
+            })
+            .collect();
+        let mut want = vec![
+            (watch_partition("acme", parts), "acme".to_owned()),
+            (watch_partition("globex", parts), "globex".to_owned()),
+        ];
+        want.sort();
+        let mut posts_sorted = posts.clone();
+        posts_sorted.sort();
+        assert_eq!(
+            posts_sorted, want,
+            "one copy per watch, each on its watch's partition"
+        );
+        // The first post opened a window: every partition hears the stamp.
+        let stamps: Vec<i32> = got
+            .iter()
+            .filter(|(_, _, e)| e.kind == Kind::Watermark)
+            .map(|(_, p, _)| *p)
+            .collect();
+        assert_eq!(stamps, (0..parts).collect::<Vec<_>>());
+        assert!(got.iter().all(|(t, _, _)| t == "t.normalized"));
+        assert_eq!(out.tally.dropped, [("unwatched", 1)]);
+
+        // A delete and the end of the replay reach every partition.
+        let del = Envelope::record(
+            IngestRecord::Delete {
+                v: canary_core::RECORD_VERSION,
+                id: "1".into(),
+                at_ms: None,
+            },
+            t0,
+        );
+        normalize_one(&mut n, del, &mut out);
+        normalize_one(&mut n, Envelope::control(Kind::End, None, t0), &mut out);
+        let got = by_partition(&mut out);
+        for kind in [Kind::Record, Kind::End] {
+            let ps: Vec<i32> = got
+                .iter()
+                .filter(|(_, _, e)| e.kind == kind)
+                .map(|(_, p, _)| *p)
+                .collect();
+            assert_eq!(ps, (0..parts).collect::<Vec<_>>(), "{kind:?}");
+        }
+        assert!(
+            got.iter()
+                .filter(|(_, _, e)| e.kind == Kind::End)
+                .all(|(_, _, e)| e.max_event_ms == Some(t0)),
+            "the end carries how far the stream got"
+        );
     }
 }

@@ -23,6 +23,10 @@ pub struct Batch<'a> {
     pub now_ms: i64,
     /// Posts left on purpose, by reason.
     pub dropped: &'a [(&'static str, u64)],
+    /// Dead letters, by reason.
+    pub dead_letters: &'a [(&'static str, u64)],
+    /// Stream notices taken in, deletes among them, by kind.
+    pub notices: &'a [(&'static str, u64)],
     /// Language stage: posts and hint disagreements per language, since start.
     pub languages: &'a [(&'a str, u64, u64)],
     /// Aggregate: windows and alerts emitted, in order.
@@ -70,6 +74,14 @@ impl Metrics {
             self.posts_dropped
                 .with_label_values(&[b.stage, reason])
                 .inc_by(*n);
+        }
+        for (reason, n) in b.dead_letters {
+            self.dead_letters
+                .with_label_values(&[b.stage, reason])
+                .inc_by(*n);
+        }
+        for (kind, n) in b.notices {
+            self.notices.with_label_values(&[kind]).inc_by(*n);
         }
         for (lang, posts, disagreed) in b.languages {
             // Totals since start: counters follow them, whoever reports.
