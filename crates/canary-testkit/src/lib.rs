@@ -47,6 +47,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
 
 pub mod airline;
 pub mod demo;
+pub mod firehose;
 pub mod nab;
 pub mod receiver;
 pub mod scenario;
