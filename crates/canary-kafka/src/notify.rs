@@ -217,12 +217,6 @@ fn notify_inner(
     )?;
     let delivered = Delivered::open(&notify.state_dir)?;
     metrics.preset("notify", &[], &[]);
-    for r in ["bad_alert", "bad_envelope"] {
-        metrics.dead_letters.with_label_values(&["notify", r]);
-    }
-    metrics
-        .posts_dropped
-        .with_label_values(&["notify", "duplicate"]);
     for s in &notify.sinks {
         for o in Outcome::ALL {
             metrics

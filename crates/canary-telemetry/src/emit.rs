@@ -48,6 +48,7 @@ const KNOWN: &[(&str, &[&str], &[&str])] = &[
         &["duplicate", "deleted"],
         &["bad_envelope", "future", "late"],
     ),
+    ("notify", &["duplicate"], &["bad_alert", "bad_envelope"]),
 ];
 
 /// Alert kinds, as in `canary_alert_firing{kind}` and `canary_alerts_total{kind}`.
@@ -266,5 +267,35 @@ mod tests {
             assert!(t.contains(line), "{line} missing from\n{t}");
         }
         assert!(!t.contains("stage=\"ingest\""), "only the stages asked for");
+        m.preset("notify", &[], &[]);
+        let t = m.render();
+        for line in [
+            "canary_dead_letters_total{reason=\"bad_alert\",stage=\"notify\"} 0",
+            "canary_posts_dropped_total{reason=\"duplicate\",stage=\"notify\"} 0",
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
+    }
+
+    #[test]
+    fn dead_letters_and_notices_add_up_per_batch() {
+        let m = Metrics::new().unwrap();
+        for _ in 0..2 {
+            m.emit(&Batch {
+                stage: "normalize",
+                records: 3,
+                dead_letters: &[("future", 2), ("bad_envelope", 1)],
+                notices: &[("delete", 4)],
+                ..Default::default()
+            });
+        }
+        let t = m.render();
+        for line in [
+            "canary_dead_letters_total{reason=\"future\",stage=\"normalize\"} 4",
+            "canary_dead_letters_total{reason=\"bad_envelope\",stage=\"normalize\"} 2",
+            "canary_notices_total{kind=\"delete\"} 8",
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
     }
 }
