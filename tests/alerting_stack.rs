@@ -646,7 +646,10 @@ mod kafka {
 
     /// A broker, or None (the test is skipped) when tansu is not installed.
     pub fn broker() -> Option<Broker> {
-        let bin = repo().join(".tools/tansu");
+        // The same broker the Kafka tests use (`CANARY_TANSU` overrides).
+        let bin = std::env::var_os("CANARY_TANSU")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join(".tools/tansu"));
         if !bin.is_file() {
             if std::env::var("CANARY_REQUIRE_SHARED").as_deref() == Ok("1") {
                 panic!(
