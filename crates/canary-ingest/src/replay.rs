@@ -97,11 +97,6 @@ impl ReplayGate {
             || matches!(self.opts.speed, Speed::Factor(_))
     }
 
-    /// Posts passed so far.
-    pub fn posts(&self) -> u64 {
-        self.posts
-    }
-
     /// Decides for a record holding `posts` posts, the first at event time
     /// `event_ms`, at processing time `now`. A record without posts (a
     /// notice) always passes, without waiting.
@@ -171,7 +166,6 @@ mod tests {
         assert_eq!(g.pass(Some(1_000), 1, now), Pass::Send(None));
         assert_eq!(g.pass(Some(2_000), 1, now), Pass::Send(None));
         assert_eq!(g.pass(Some(3_000), 1, now), Pass::Stop);
-        assert_eq!(g.posts(), 2);
         assert!(!gate(Speed::Max, None, None, None).active());
     }
 
