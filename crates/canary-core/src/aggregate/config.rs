@@ -234,6 +234,8 @@ pub struct AggregateConfig {
     pub volume: VolumeAlertConfig,
     /// Alert explanations.
     pub explain: ExplainConfig,
+    /// Social care: response times, response rate, triage queue.
+    pub care: crate::care::CareConfig,
     /// Watches whose `[alert]`, `[volume]` or `[baseline]` settings differ,
     /// by watch name: their whole config (see [`AggregateConfig::for_watch`]).
     #[serde(skip)]

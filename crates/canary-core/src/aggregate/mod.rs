@@ -37,6 +37,7 @@ pub use output::{
 pub use state::{AggregatorState, StateError};
 pub use terms::{BaselineTerms, TermBuf, WindowTerms, for_each_term};
 
+use crate::care::{Care, TriageRecord};
 use crate::record::Post;
 use crate::time::{floor_to, format_rfc3339};
 use serde::{Deserialize, Serialize};
@@ -207,11 +208,12 @@ pub struct Aggregator {
     in_gap: bool,
     stats: AggregateStats,
     terms: TermBuf,
+    care: Care,
 }
 
 /// Id key for de-duplication: the id itself when numeric (exact, no collisions),
 /// else a 64-bit FNV-1a hash with the top bit set so it cannot equal a number.
-fn id_key(id: &str) -> u64 {
+pub(crate) fn id_key(id: &str) -> u64 {
     if !id.is_empty()
         && id.len() <= 19
         && id.bytes().all(|b| b.is_ascii_digit())
@@ -237,6 +239,7 @@ impl Aggregator {
         assert!(watches.len() < usize::from(u16::MAX), "too many watches");
         let decay = window_decay(&cfg);
         let params = Params::new(&cfg);
+        let (cfg_care, len_ms) = (cfg.care.clone(), cfg.window.length.ms());
         let watch_index = watches
             .iter()
             .enumerate()
@@ -269,6 +272,7 @@ impl Aggregator {
             in_gap: false,
             stats: AggregateStats::default(),
             terms: TermBuf::default(),
+            care: Care::new(cfg_care, watches, len_ms),
         }
     }
 
@@ -290,6 +294,11 @@ impl Aggregator {
     /// Newest event time seen (including idle advances).
     pub fn max_event(&self) -> Option<i64> {
         self.max_event
+    }
+
+    /// The social-care measures.
+    pub fn care(&self) -> &Care {
+        &self.care
     }
 
     /// Open windows right now (for state-size checks and metrics).
@@ -377,6 +386,11 @@ impl Aggregator {
             ws.keys.entry(0).or_default();
             ws.keys.entry(lang).or_default();
             counted = true;
+            if self.care.measures(usize::from(w)) {
+                let mut triage: Vec<TriageRecord> = Vec::new();
+                self.care.on_post(usize::from(w), post, key, &mut triage);
+                out.extend(triage.into_iter().map(AggregateOutput::Triage));
+            }
         }
         let outcome = if counted {
             self.stats.counted += 1;
@@ -576,6 +590,10 @@ impl Aggregator {
                     }
                 }
             }
+            if let Some(a) = self.care.gap(w, start, end) {
+                self.stats.alerts += 1;
+                out.push(AggregateOutput::Alert(a));
+            }
         }
     }
 
@@ -611,6 +629,10 @@ impl Aggregator {
                     .cmp(&(*b != 0, &self.lang_names[usize::from(*b)]))
             });
             let mut absorb_terms = false;
+            let (mut triage, mut alerts) = (Vec::new(), Vec::new());
+            let mut care = self
+                .care
+                .close_window(w, start, end, &mut triage, &mut alerts);
             for lang in langs {
                 let counts = if lang == 0 {
                     Some(&ww.all)
@@ -622,7 +644,18 @@ impl Aggregator {
                 let calm_all = self.decide(w, lang, start, end, counts, &ww.negative_terms, out);
                 if lang == 0 {
                     absorb_terms = calm_all;
+                    if let (Some(AggregateOutput::Window(s)), Some((c, _))) =
+                        (out.last_mut(), care.as_mut())
+                    {
+                        s.care = Some(std::mem::take(c));
+                    }
                 }
+            }
+            self.stats.alerts += alerts.len() as u64;
+            out.extend(alerts.into_iter().map(AggregateOutput::Alert));
+            out.extend(triage.into_iter().map(AggregateOutput::Triage));
+            if let Some((_, report)) = care {
+                out.push(AggregateOutput::Care(report));
             }
             if absorb_terms {
                 self.watches[w].terms.absorb(&ww.negative_terms, self.decay);
@@ -676,6 +709,7 @@ impl Aggregator {
             baseline_volume: d.expected_volume,
             negative_firing: d.negative_firing,
             volume_firing: d.volume_firing,
+            care: None,
         };
         let fires =
             matches!(d.negative, Transition::Fire(_)) || matches!(d.volume, Transition::Fire(_));

@@ -13,6 +13,9 @@ pub enum AlertKind {
     NegativeShare,
     /// The post volume rose far above the baseline volume.
     Volume,
+    /// A watch's on-time response rate fell, or its p90 response time rose,
+    /// significantly against its own baseline (social care).
+    Response,
 }
 
 impl AlertKind {
@@ -21,6 +24,7 @@ impl AlertKind {
         match self {
             AlertKind::NegativeShare => "negative_share",
             AlertKind::Volume => "volume",
+            AlertKind::Response => "response",
         }
     }
 }
@@ -171,6 +175,9 @@ pub struct WindowSummary {
     pub negative_firing: bool,
     /// Whether a volume episode is firing after this window.
     pub volume_firing: bool,
+    /// Social-care figures (the `all` record of a watch with `accounts`).
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub care: Option<crate::care::CareCounts>,
 }
 
 impl WindowSummary {
@@ -192,6 +199,10 @@ pub enum AggregateOutput {
     Window(WindowSummary),
     /// An alert record.
     Alert(Alert),
+    /// A post entering or leaving the triage queue.
+    Triage(crate::care::TriageRecord),
+    /// What a closed window changed in a watch's care metrics (not written out).
+    Care(crate::care::CareReport),
 }
 
 pub(crate) fn version() -> u16 {

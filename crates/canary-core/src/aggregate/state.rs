@@ -44,6 +44,9 @@ pub struct AggregatorState {
     last_data_end: Option<i64>,
     in_gap: bool,
     stats: AggregateStats,
+    /// Social-care state per watch (absent in snapshots of older builds).
+    #[serde(default)]
+    care: Vec<crate::care::WatchCare>,
 }
 
 impl AggregatorState {
@@ -74,6 +77,7 @@ impl Aggregator {
             last_data_end: self.last_data_end,
             in_gap: self.in_gap,
             stats: self.stats.clone(),
+            care: self.care.states().to_vec(),
         }
     }
 
@@ -110,9 +114,14 @@ impl Aggregator {
             .collect();
         let mut old_watches: Vec<Option<WatchState>> =
             state.watches.into_iter().map(Some).collect();
+        let mut old_care: Vec<Option<crate::care::WatchCare>> =
+            state.care.into_iter().map(Some).collect();
         for (i, old) in old_of.iter().enumerate() {
             if let Some(o) = old {
                 agg.watches[i] = old_watches[*o].take().unwrap_or_default();
+                if let Some(c) = old_care.get_mut(*o).and_then(Option::take) {
+                    agg.care.restore(i, c);
+                }
             }
         }
         for (start, mut slots) in state.windows {
