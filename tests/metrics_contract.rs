@@ -54,6 +54,16 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
         "gauge",
         &["stage", "topic", "partition"],
     ),
+    ("canary_care_response_seconds", "histogram", &["watch"]),
+    ("canary_care_directed_posts_total", "counter", &["watch"]),
+    (
+        "canary_care_answered_total",
+        "counter",
+        &["watch", "within_sla"],
+    ),
+    ("canary_care_unanswered", "gauge", &["watch", "age"]),
+    ("canary_care_triage_queue", "gauge", &["watch", "age"]),
+    ("canary_care_evicted_total", "counter", &["watch", "reason"]),
 ];
 
 const STAGES: &[&str] = &["ingest", "normalize", "language", "sentiment", "aggregate"];
@@ -245,9 +255,13 @@ fn scrape_of_a_demo_run_matches_the_contract() {
     }
     // Every family the embedded run concerns is set; the others belong to
     // Kafka mode (tests/kafka.rs checks them per stage process) or exist
-    // only with a `[[sink]]` configured.
+    // only with a `[[sink]]` configured; care families exist only for
+    // watches with `accounts` (the demo has none; crates/canary-testkit's
+    // tests/care.rs checks them).
     for (family, _, _) in CONTRACT {
-        if ["canary_kafka_consumer_lag", "canary_sink_deliveries_total"].contains(family) {
+        if ["canary_kafka_consumer_lag", "canary_sink_deliveries_total"].contains(family)
+            || family.starts_with("canary_care_")
+        {
             continue;
         }
         assert!(types.contains_key(*family), "{family} not in the scrape");

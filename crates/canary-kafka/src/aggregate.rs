@@ -280,6 +280,18 @@ impl Aggregate {
                         headers: Vec::new(),
                     });
                 }
+                AggregateOutput::Triage(t) => {
+                    let line = serde_json::to_vec(t).expect("triage records serialize");
+                    out.push(OutRec {
+                        topic: self.topics.triage.clone(),
+                        partition: None,
+                        key: format!("{}/{}", t.watch, t.id).into_bytes(),
+                        payload: line,
+                        headers: Vec::new(),
+                    });
+                }
+                // Metrics only: `self.batch` carries it to them.
+                AggregateOutput::Care(_) => {}
             }
         }
         self.batch.append(b);

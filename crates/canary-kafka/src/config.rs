@@ -153,6 +153,8 @@ pub struct Topics {
     pub alerts: String,
     /// Closed-window summaries, keyed by `watch/lang/start`.
     pub windows: String,
+    /// Social-care triage records (`open`, then `answered`), keyed by `watch/post id`.
+    pub triage: String,
     /// Dead letters of every stage, with `stage`, `reason` and `source_*` headers.
     pub dead_letters: String,
 }
@@ -169,6 +171,7 @@ impl Topics {
             scored: t("scored"),
             alerts: t("alerts"),
             windows: t("windows"),
+            triage: t("triage"),
             dead_letters: t("dead-letters"),
         }
     }
@@ -183,6 +186,7 @@ impl Topics {
             (self.scored.as_str(), keyed_partitions),
             (self.alerts.as_str(), 1),
             (self.windows.as_str(), 1),
+            (self.triage.as_str(), 1),
             (self.dead_letters.as_str(), 1),
         ]
     }

@@ -93,6 +93,8 @@ pub struct Outputs {
     /// Every output of the aggregate stage is also shown here, closed windows
     /// whether `emit_windows` is on or not (the report), if set.
     pub observe: Option<Observer>,
+    /// Social-care triage records, one JSON object per line, if wanted.
+    pub triage: Option<Box<dyn Write + Send>>,
 }
 
 /// Sees each output of an aggregate stage, on the aggregate thread.
@@ -304,7 +306,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         aggregator,
         guard,
         rx_agg,
-        outputs.alerts,
+        (outputs.alerts, outputs.triage),
         (outputs.alert_tx, outputs.observe, shadow),
         opts,
         metrics,
@@ -814,7 +816,7 @@ fn aggregate(
     agg: Aggregator,
     guard: FutureGuard,
     rx: Receiver<Batch>,
-    mut alerts: Box<dyn Write + Send>,
+    (mut alerts, mut triage): (Box<dyn Write + Send>, Option<Box<dyn Write + Send>>),
     (alert_tx, mut observe, mut shadow): (
         Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
         Option<Observer>,
@@ -845,7 +847,24 @@ fn aggregate(
                 if let Some(f) = observe.as_mut() {
                     f(o);
                 }
-                if matches!(o, AggregateOutput::Window(_)) && !opts.emit_windows {
+                if let AggregateOutput::Triage(t) = o {
+                    if let Some(out) = &mut triage {
+                        line.clear();
+                        serde_json::to_writer(&mut line, t).map_err(|e| Error::Output {
+                            what: "triage",
+                            source: e.into(),
+                        })?;
+                        line.push(b'\n');
+                        out.write_all(&line).map_err(|source| Error::Output {
+                            what: "triage",
+                            source,
+                        })?;
+                    }
+                    continue;
+                }
+                if matches!(o, AggregateOutput::Care(_))
+                    || (matches!(o, AggregateOutput::Window(_)) && !opts.emit_windows)
+                {
                     continue;
                 }
                 line.clear();
@@ -951,6 +970,12 @@ fn aggregate(
     stage.flush();
     deliver(&mut stage, 0, Duration::ZERO)?;
     alerts.flush().map_err(write_err)?;
+    if let Some(t) = &mut triage {
+        t.flush().map_err(|source| Error::Output {
+            what: "triage",
+            source,
+        })?;
+    }
     let st = stage.aggregator().stats().clone();
     if st.late > 0 {
         warn!(
@@ -1016,6 +1041,7 @@ mod tests {
             dead_letters: Some(Box::new(dead.clone())),
             alert_tx: None,
             observe: None,
+            triage: None,
         };
         let mut s = run(
             &spec,
@@ -1082,6 +1108,7 @@ mod tests {
             dead_letters: None,
             alert_tx: None,
             observe: Some(collecting(&seen)),
+            triage: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let s = Pipeline::new(&spec, &opts, stop)

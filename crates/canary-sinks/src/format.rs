@@ -29,6 +29,7 @@ fn what(kind: AlertKind) -> &'static str {
     match kind {
         AlertKind::NegativeShare => "negative share",
         AlertKind::Volume => "volume",
+        AlertKind::Response => "response",
     }
 }
 
@@ -77,6 +78,18 @@ pub fn why(a: &Alert) -> Option<String> {
                 .unwrap_or_default(),
             test
         ),
+        (AlertKind::Response, "response_p90") => format!(
+            "p90 response time {:.0} s in one {} window ({} answers) against {:.0} s usual",
+            ev.observed, ev.scale, ev.posts, ev.expected
+        ),
+        (AlertKind::Response, _) => format!(
+            "{} of {} posts answered within the SLA in one {} window against {} usual (p = {:.2e})",
+            pct(ev.observed),
+            ev.posts,
+            ev.scale,
+            pct(ev.expected),
+            ev.p_value
+        ),
     })
 }
 
@@ -97,6 +110,19 @@ pub fn summary(a: &Alert) -> String {
             "{} posts vs baseline {:.1} per window",
             a.volume, a.baseline_volume
         ),
+        AlertKind::Response => match &a.evidence {
+            Some(ev) if ev.test == "response_p90" => format!(
+                "p90 response {:.0} s vs usual {:.0} s",
+                ev.observed, ev.expected
+            ),
+            Some(ev) => format!(
+                "{} answered on time vs usual {} ({} due)",
+                pct(ev.observed),
+                pct(ev.expected),
+                ev.posts
+            ),
+            None => format!("{} posts due", a.volume),
+        },
     };
     let mut s = format!(
         "canary {state}: {} spike on {} [{}]: {detail}",
@@ -220,6 +246,7 @@ pub fn alertmanager(a: &Alert, severity: &str, team: &str, resend_ms: i64, now_m
     let alertname = match a.kind {
         AlertKind::NegativeShare => "CanaryNegativeShareSpike",
         AlertKind::Volume => "CanaryVolumeSpike",
+        AlertKind::Response => "CanaryCareResponse",
     };
     let starts_ms = canary_core::time::parse_rfc3339(&a.episode_start);
     let ends_ms = match a.state {

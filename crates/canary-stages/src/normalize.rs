@@ -28,6 +28,11 @@ pub struct WatchConfig {
     /// Patterns: `@handle`, `#hashtag`, or a word/phrase.
     #[serde(rename = "match")]
     pub patterns: Vec<String>,
+    /// The brand's own accounts (`@handle`): their posts always belong to
+    /// the watch, and posts mentioning or replying to them are measured for
+    /// social care (`[care]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
     /// `[alert]` keys this watch sets differently (e.g. `alert = { min_volume = 10 }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<SectionOverride>,
@@ -74,12 +79,15 @@ pub struct WatchMatcher {
     /// Mentions (`@x` → x) and hashtags (`#x` → x) per watch, for entity lists.
     handles: Vec<(String, usize)>,
     tags: Vec<(String, usize)>,
+    /// Each watch's own accounts (lowercased, without `@`).
+    accounts: Vec<(String, usize)>,
 }
 
 impl WatchMatcher {
     /// Compiles `watches`, checking names and patterns.
     pub fn new(watches: &[WatchConfig]) -> Result<Self, Error> {
         let mut names = Vec::new();
+        let mut accounts = Vec::new();
         let (mut pats, mut owner, mut handles, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, w) in watches.iter().enumerate() {
@@ -125,6 +133,16 @@ impl WatchMatcher {
             if w.patterns.is_empty() {
                 return Err(err("`match` needs at least one pattern".into()));
             }
+            for a in &w.accounts {
+                let h = a.strip_prefix('@').unwrap_or(a);
+                if h.is_empty() || !h.chars().all(is_word) {
+                    return Err(err_at(
+                        "accounts",
+                        format!("account {a:?}: a handle holds only letters, digits and '_'"),
+                    ));
+                }
+                accounts.push((h.to_lowercase(), i));
+            }
             for p in &w.patterns {
                 let mut folded = String::new();
                 fold(p, &mut folded);
@@ -162,6 +180,7 @@ impl WatchMatcher {
             owner,
             handles,
             tags,
+            accounts,
         })
     }
 
@@ -172,6 +191,14 @@ impl WatchMatcher {
 
     /// Sets `hits[i]` for each watch `i` that `post` matches. `scratch` is reused.
     pub fn matches(&self, post: &Post, scratch: &mut String, hits: &mut [bool]) {
+        // A watch's own accounts belong to it whatever they write.
+        if let Some(author) = &post.author {
+            for (a, w) in &self.accounts {
+                if a.eq_ignore_ascii_case(author) {
+                    hits[*w] = true;
+                }
+            }
+        }
         fold(&post.text, scratch);
         let text = scratch.as_str();
         for m in self.automaton.find_overlapping_iter(text) {
@@ -301,6 +328,20 @@ mod tests {
         let mut p = Post::new("1", 0, text);
         n.process(&mut p);
         p.watches
+    }
+
+    #[test]
+    fn posts_of_a_watch_account_belong_to_it() {
+        let mut w = watch("acme", &["#acmefail"]);
+        w.accounts = vec!["@AcmeHelp".into()];
+        let mut n = Normalizer::new(&[w, watch("zed", &["zed"])]).unwrap();
+        let mut p = Post::new("1", 0, "Sorry to hear that, DM us");
+        p.author = Some("acmehelp".into());
+        n.process(&mut p);
+        assert_eq!(p.watches, vec!["acme"]);
+        let mut bad = watch("x", &["x"]);
+        bad.accounts = vec!["@a b".into()];
+        assert!(Normalizer::new(&[bad]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use crate::Metrics;
 use canary_core::NoticeKind;
 use canary_core::aggregate::{AggregateOutput, AlertState};
+use canary_core::care::AGE_LABELS;
 use std::time::Duration;
 
 /// What one stage did with one batch of input.
@@ -52,7 +53,7 @@ const KNOWN: &[(&str, &[&str], &[&str])] = &[
 ];
 
 /// Alert kinds, as in `canary_alert_firing{kind}` and `canary_alerts_total{kind}`.
-pub const ALERT_KINDS: [&str; 2] = ["negative_share", "volume"];
+pub const ALERT_KINDS: [&str; 3] = ["negative_share", "volume", "response"];
 
 impl Metrics {
     /// Sets every metric `b` concerns: stage throughput and last-batch time,
@@ -108,9 +109,11 @@ impl Metrics {
                         .with_label_values(&l)
                         .set(w.baseline_volume);
                     self.windows_closed.with_label_values(&[&w.watch]).inc();
+                    let response = w.care.as_ref().map(|c| c.response_firing);
                     for (kind, firing) in ALERT_KINDS
                         .into_iter()
-                        .zip([w.negative_firing, w.volume_firing])
+                        .zip([Some(w.negative_firing), Some(w.volume_firing), response])
+                        .filter_map(|(k, f)| Some((k, f?)))
                     {
                         self.alert_firing
                             .with_label_values(&[&w.watch, &w.lang, kind])
@@ -126,6 +129,32 @@ impl Metrics {
                     self.alerts
                         .with_label_values(&[a.kind.as_str(), state])
                         .inc();
+                }
+                AggregateOutput::Triage(_) => {}
+                AggregateOutput::Care(c) => {
+                    let w = [c.watch.as_str()];
+                    self.care_directed.with_label_values(&w).inc_by(c.directed);
+                    let h = self.care_response_seconds.with_label_values(&w);
+                    for r in &c.responses {
+                        h.observe(r.seconds);
+                        let within = if r.within_sla { "true" } else { "false" };
+                        self.care_answered
+                            .with_label_values(&[c.watch.as_str(), within])
+                            .inc();
+                    }
+                    for (i, age) in AGE_LABELS.iter().enumerate() {
+                        self.care_unanswered
+                            .with_label_values(&[c.watch.as_str(), age])
+                            .set(c.unanswered[i] as i64);
+                        self.care_triage_queue
+                            .with_label_values(&[c.watch.as_str(), age])
+                            .set(c.queued[i] as i64);
+                    }
+                    for (reason, n) in [("horizon", c.evicted_horizon), ("cap", c.evicted_cap)] {
+                        self.care_evicted
+                            .with_label_values(&[c.watch.as_str(), reason])
+                            .inc_by(n);
+                    }
                 }
             }
         }
@@ -202,6 +231,7 @@ mod tests {
             baseline_volume: 38.0,
             negative_firing: firing,
             volume_firing: false,
+            care: None,
         })
     }
 

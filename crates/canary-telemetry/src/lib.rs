@@ -149,6 +149,25 @@ pub struct Metrics {
     /// (`stage`, `topic`, `partition`): the partition's high watermark minus
     /// the next offset the stage will read.
     pub kafka_consumer_lag: IntGaugeVec,
+    /// Social care: seconds from a directed post to the brand's first answer (`watch`).
+    pub care_response_seconds: HistogramVec,
+    /// Social care: posts directed at a watch's accounts (`watch`).
+    pub care_directed: IntCounterVec,
+    /// Social care: answered posts (`watch`, `within_sla`: true, false).
+    pub care_answered: IntCounterVec,
+    /// Social care: unanswered posts held, by age (`watch`, `age`).
+    pub care_unanswered: IntGaugeVec,
+    /// Social care: posts in the triage queue, by age (`watch`, `age`).
+    pub care_triage_queue: IntGaugeVec,
+    /// Social care: unanswered posts evicted (`watch`, `reason`: horizon, cap).
+    pub care_evicted: IntCounterVec,
+}
+
+/// Response-time buckets from 30 s to 24 h.
+fn care_buckets() -> Vec<f64> {
+    vec![
+        30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+    ]
 }
 
 /// Latency buckets from 0.1 ms to ~10 s.
@@ -346,6 +365,43 @@ impl Metrics {
                 "canary_kafka_consumer_lag",
                 "Messages behind the partition's high watermark, from consumed offsets.",
                 &["stage", "topic", "partition"],
+            )?,
+            care_response_seconds: hist(
+                &r,
+                "canary_care_response_seconds",
+                "Event-time seconds from a post directed at a watch's accounts to their first answer.",
+                &["watch"],
+                care_buckets(),
+            )?,
+            care_directed: counter(
+                &r,
+                "canary_care_directed_posts_total",
+                "Posts directed at a watch's own accounts (mentions or replies, not by them, not retweets).",
+                &["watch"],
+            )?,
+            care_answered: counter(
+                &r,
+                "canary_care_answered_total",
+                "Directed posts answered by the watch's accounts, by whether within care.sla.",
+                &["watch", "within_sla"],
+            )?,
+            care_unanswered: igauge(
+                &r,
+                "canary_care_unanswered",
+                "Directed posts not answered yet, by age (event time) at the last closed window.",
+                &["watch", "age"],
+            )?,
+            care_triage_queue: igauge(
+                &r,
+                "canary_care_triage_queue",
+                "Unanswered actionable posts in the triage queue, by age.",
+                &["watch", "age"],
+            )?,
+            care_evicted: counter(
+                &r,
+                "canary_care_evicted_total",
+                "Unanswered posts dropped from care state: past care.horizon, or beyond care.max_pending.",
+                &["watch", "reason"],
             )?,
             catalog: r.infos.take().into(),
             registry: r.registry,
