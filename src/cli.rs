@@ -86,6 +86,9 @@ pub struct RunArgs {
     /// Write dead letters (JSON lines) here.
     #[arg(long, env = "CANARY_DEAD_LETTER")]
     pub dead_letter: Option<PathBuf>,
+    /// Write social-care triage records (JSON lines) here.
+    #[arg(long, env = "CANARY_TRIAGE_OUT")]
+    pub triage_out: Option<PathBuf>,
     /// Serve Prometheus metrics here while running (`off` to disable).
     #[arg(long, env = "CANARY_METRICS_ADDR", default_value = "127.0.0.1:9898")]
     pub metrics_addr: String,

@@ -43,6 +43,9 @@ pub struct Config {
     /// Alert explanations.
     #[serde(default)]
     pub explain: ExplainConfig,
+    /// Social care: response times, response rate, triage queue.
+    #[serde(default)]
+    pub care: canary_core::care::CareConfig,
     /// Reading inputs (`[input.csv]`: a CSV column mapping).
     #[serde(default, skip_serializing_if = "InputConfig::is_default")]
     pub input: InputConfig,
@@ -369,6 +372,7 @@ impl Config {
             return Err(("sentiment.languages".into(), e.to_string()));
         }
         self.aggregate().validate()?;
+        self.care.validate()?;
         self.watch_overrides()?;
         for (key, span) in [
             ("event_time.max_ahead", self.event_time.max_ahead),
@@ -407,6 +411,15 @@ impl Config {
             alert: self.alert.clone(),
             volume: self.volume.clone(),
             explain: self.explain.clone(),
+            care: canary_core::care::CareConfig {
+                accounts: self
+                    .watches
+                    .iter()
+                    .filter(|w| !w.accounts.is_empty())
+                    .map(|w| (w.name.clone(), w.accounts.clone()))
+                    .collect(),
+                ..self.care.clone()
+            },
             watches: Default::default(),
         }
     }

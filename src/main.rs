@@ -157,6 +157,7 @@ fn run(args: &RunArgs) -> Result<()> {
     // Opened, not truncated, before the outputs are truncated: a report path
     // that cannot be written leaves the previous run's alerts as they were.
     let report = report_cmd::RunReport::start(args, &cfg)?;
+    let triage = open_outputs(args.triage_out.as_deref(), None)?.0;
     let (alerts, dead_letters) =
         open_outputs(args.alerts_out.as_deref(), args.dead_letter.as_deref())?;
     let alerts: Box<dyn Write + Send> = match alerts {
@@ -188,6 +189,7 @@ fn run(args: &RunArgs) -> Result<()> {
         dead_letters,
         alert_tx: sinks.as_mut().map(|s| s.sender()),
         observe: report.observer(),
+        triage: triage.map(|f| Box::new(LineOut(f)) as Box<dyn Write + Send>),
     };
     let summary = pipeline.run(outputs, &metrics)?;
     for line in summary.to_string().lines() {

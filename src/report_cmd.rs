@@ -217,6 +217,7 @@ pub(crate) fn backtest(args: &BacktestArgs) -> Result<()> {
         dead_letters: None,
         alert_tx: None,
         observe: Some(observer(&run_a)),
+        triage: None,
     };
     let summary = pipeline.run(outputs, &canary_telemetry::Metrics::new()?)?;
     for line in summary.to_string().lines() {

@@ -620,6 +620,7 @@ fn month_page() -> String {
                     baseline_volume: v as f64,
                     negative_firing: spike,
                     volume_firing: false,
+                    care: None,
                 }));
             }
             if i % 288 == 100 {

@@ -282,7 +282,7 @@ impl Aggregate {
                 }
                 AggregateOutput::Triage(t) => {
                     let line = serde_json::to_vec(t).expect("triage records serialize");
-                    out.push(OutRec {
+                    out.push(OutRecord {
                         topic: self.topics.triage.clone(),
                         partition: None,
                         key: format!("{}/{}", t.watch, t.id).into_bytes(),

@@ -116,6 +116,8 @@ impl Collector {
                 }
                 self.alerts.push(a.clone());
             }
+            // Care measures are reported through their own outputs.
+            AggregateOutput::Triage(_) | AggregateOutput::Care(_) => {}
         }
     }
 

@@ -253,6 +253,7 @@ pub(crate) mod tests {
             baseline_volume: 50.0,
             negative_firing: false,
             volume_firing: false,
+            care: None,
         })
     }
 

@@ -248,6 +248,8 @@ pub fn score(plans: &[WatchPlan], seen: &[Seen], kind: AlertKind) -> Score {
         let anomaly = match kind {
             AlertKind::NegativeShare => p.spike.map(|(a, b, _)| (a, b)),
             AlertKind::Volume => p.surge.map(|(a, b, _)| (a, b)),
+            // Scenarios plan no care conversations.
+            AlertKind::Response => None,
         };
         let mine = seen.iter().filter(|x| x.watch == p.name && x.kind == kind);
         let mut detected = false;
