@@ -448,3 +448,68 @@ fn compliance_deletes_and_default_field_responses() {
     assert_eq!((t.posts.len(), t.dead.len()), (226, 0));
     assert!(t.posts.iter().all(|p| p.event_ms == 1_665_000_000_000));
 }
+
+#[test]
+fn v1_replies_name_their_parent_and_its_author() {
+    let Some(p) = shared_data("twitter_api_json/v1_1/python-twitter_streaming_lines_2018.jsonl")
+    else {
+        return;
+    };
+    let t = read_path(&p, Options::default());
+    let lines = std::fs::read_to_string(&p).unwrap();
+    let mut replies = 0;
+    for (post, line) in t.posts.iter().zip(lines.lines()) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(post.id, v["id_str"].as_str().unwrap());
+        let parent = v["in_reply_to_status_id_str"].as_str();
+        assert_eq!(post.reply_to.as_deref(), parent, "{}", post.id);
+        assert_eq!(
+            post.reply_to_author.as_deref(),
+            v["in_reply_to_screen_name"].as_str()
+        );
+        replies += usize::from(parent.is_some());
+        // v1.1 gives no thread id: only the parent.
+        assert_eq!(post.conversation, None);
+    }
+    assert!(replies > 0, "the sample holds replies");
+    // The same through the serde path.
+    let strict = read_path(
+        &p,
+        Options {
+            strict_json: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(strict.posts, t.posts);
+}
+
+#[test]
+fn v2_replies_name_their_parent_and_thread() {
+    let Some(p) = shared_data("twitter_api_json/v2/twarc-csv_flat.jsonl") else {
+        return;
+    };
+    let t = read_path(&p, Options::default());
+    let lines = std::fs::read_to_string(&p).unwrap();
+    let mut by_id = std::collections::HashMap::new();
+    for line in lines.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if let Some(id) = v["id"].as_str() {
+            by_id.insert(id.to_owned(), v);
+        }
+    }
+    let mut replies = 0;
+    for post in &t.posts {
+        let Some(v) = by_id.get(&post.id) else {
+            continue;
+        };
+        let parent = v["referenced_tweets"].as_array().and_then(|r| {
+            r.iter()
+                .find(|x| x["type"] == "replied_to")
+                .and_then(|x| x["id"].as_str())
+        });
+        assert_eq!(post.reply_to.as_deref(), parent, "{}", post.id);
+        assert_eq!(post.conversation.as_deref(), v["conversation_id"].as_str());
+        replies += usize::from(parent.is_some());
+    }
+    assert!(replies > 0, "the sample holds replies");
+}

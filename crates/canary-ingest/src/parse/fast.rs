@@ -372,6 +372,9 @@ fn is_doc_key(k: &str) -> bool {
             | "action"
             | "tweet_count"
             | "edit_history_tweet_ids"
+            | "in_reply_to_status_id_str"
+            | "in_reply_to_screen_name"
+            | "conversation_id"
     )
 }
 
@@ -719,6 +722,16 @@ impl<'a> Scan<'a, '_> {
                     let (x, e) = self.string(v)?;
                     d.lang = x;
                     (64, e)
+                }
+                "in_reply_to_status_id_str" => {
+                    let (x, e) = self.string(v)?;
+                    d.in_reply_to_status_id_str = x;
+                    (1 << 20, e)
+                }
+                "in_reply_to_screen_name" => {
+                    let (x, e) = self.string(v)?;
+                    d.in_reply_to_screen_name = x;
+                    (1 << 21, e)
                 }
                 "extended_tweet" => {
                     let (x, e) = self.nullable(v, |v| self.extended(v))?;

@@ -93,6 +93,14 @@ pub(super) struct Doc<'a> {
     pub(super) action: Text<'a>,
     pub(super) tweet_count: Option<IgnoredAny>,
     pub(super) edit_history_tweet_ids: Option<IgnoredAny>,
+
+    // Replies: v1.1 names the parent and its author, v2 the thread.
+    #[serde(borrow)]
+    pub(super) in_reply_to_status_id_str: Text<'a>,
+    #[serde(borrow)]
+    pub(super) in_reply_to_screen_name: Text<'a>,
+    #[serde(borrow)]
+    pub(super) conversation_id: Text<'a>,
 }
 
 /// `extended_tweet`, v2 `note_tweet` and Activity Streams `long_object`.

@@ -245,6 +245,20 @@ pub(super) fn status(
         })
         .map(str::to_owned);
     p.lang_hint = d.lang.as_deref().map(str::to_owned);
+    p.reply_to = d
+        .in_reply_to_status_id_str
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| {
+            let r = d
+                .referenced_tweets
+                .as_ref()?
+                .iter()
+                .find(|r| r.kind.as_deref() == Some("replied_to"))?;
+            tweet_id(r).and_then(Result::ok)
+        });
+    p.reply_to_author = d.in_reply_to_screen_name.as_deref().map(str::to_owned);
+    p.conversation = d.conversation_id.as_deref().map(str::to_owned);
     fill_entities(&mut p, ents);
     Ok(p)
 }
