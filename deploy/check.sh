@@ -29,6 +29,7 @@ step "render alertmanager.yml"
 CANARY_COMMS_WEBHOOK_URL=https://comms.example.invalid/hook \
 CANARY_OPS_PAGE_WEBHOOK_URL=https://ops-page.example.invalid/hook \
 CANARY_OPS_WEBHOOK_URL=https://ops.example.invalid/hook \
+CANARY_CARE_WEBHOOK_URL=https://care.example.invalid/hook \
     sh "$here/alertmanager/render.sh" "$here/alertmanager/alertmanager.yml" "$tmp/alertmanager.yml"
 if grep -q '\${' "$tmp/alertmanager.yml"; then
     echo "check.sh: placeholders left after rendering" >&2; exit 1
@@ -54,6 +55,7 @@ route comms-lead alertname=CanaryNegativeShareSpike team=comms severity=page wat
 route comms-lead alertname=CanaryVolumeSpike team=comms severity=page watch=globex lang=all kind=volume
 route ops-page alertname=CanaryStageStalled team=ops severity=critical stage=normalize
 route ops alertname=CanaryDeadLettersHigh team=ops severity=warning stage=ingest reason=bad_json
+route care alertname=CanaryCareSlaBreach team=care severity=warning watch=acme
 route ops alertname=Unrelated
 
 step "kubernetes-validate (Kubernetes 1.30 schemas)"

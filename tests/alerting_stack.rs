@@ -225,6 +225,7 @@ fn alertmanager_config(receiver: u16, secrets: &Path) -> String {
         .env("CANARY_COMMS_WEBHOOK_URL", format!("{base}/comms"))
         .env("CANARY_OPS_PAGE_WEBHOOK_URL", format!("{base}/ops-page"))
         .env("CANARY_OPS_WEBHOOK_URL", format!("{base}/ops"))
+        .env("CANARY_CARE_WEBHOOK_URL", format!("{base}/care"))
         .status()
         .unwrap();
     assert!(st.success(), "render.sh failed");
@@ -317,6 +318,7 @@ impl Stack {
             ("comms-webhook-token", "comms-token"),
             ("ops-page-webhook-token", "ops-page-token"),
             ("ops-webhook-token", "ops-token"),
+            ("care-webhook-token", "care-token"),
         ] {
             std::fs::write(secrets.join(f), token).unwrap();
         }

@@ -365,7 +365,7 @@ fn sentiment_alerts_follow_canarys_decision_and_route_to_comms() {
     for a in &alerts {
         let team = a["labels"]["team"].as_str().unwrap_or("");
         assert!(
-            team == "comms" || team == "ops",
+            ["comms", "ops", "care"].contains(&team),
             "{:?} has no team",
             a["alert"]
         );
