@@ -468,6 +468,8 @@ fn v1_replies_name_their_parent_and_its_author() {
             v["in_reply_to_screen_name"].as_str()
         );
         replies += usize::from(parent.is_some());
+        assert_eq!(post.followers, v["user"]["followers_count"].as_u64());
+        assert!(post.followers.is_some());
         // v1.1 gives no thread id: only the parent.
         assert_eq!(post.conversation, None);
     }

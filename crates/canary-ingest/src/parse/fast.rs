@@ -47,6 +47,8 @@ struct Block {
 static FIND_SCREEN_NAME: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"screen_name\""));
 static FIND_USERNAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"username\""));
+static FIND_FOLLOWERS: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"followers_count\""));
 static FIND_PREFERRED: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"preferredUsername\""));
 
@@ -384,7 +386,13 @@ const EXTENDED_KEYS: &[&str] = &["full_text", "text", "body", "entities", "twitt
 /// [`Scan::user`] reads `screen_name`, leaves the other handles to the serde
 /// path and does not read `id`, which only v2 `includes` use.
 #[cfg(test)]
-const USER_KEYS: &[&str] = &["id", "screen_name", "username", "preferredUsername"];
+const USER_KEYS: &[&str] = &[
+    "id",
+    "screen_name",
+    "username",
+    "preferredUsername",
+    "followers_count",
+];
 const ENTITIES_KEYS: &[&str] = &["hashtags", "user_mentions", "mentions"];
 const TAG_KEYS: &[&str] = &["text", "tag"];
 /// [`Scan::mention`] reads `screen_name` and leaves `username` to serde.
@@ -874,6 +882,7 @@ impl<'a> Scan<'a, '_> {
             screen_name,
             ..User::default()
         };
+        u.followers_count = self.key_raw(i, end, &FIND_FOLLOWERS, "followers_count")?;
         if u.screen_name.is_none() {
             u.preferred_username = self
                 .key_value(i, end, &FIND_PREFERRED, "preferredUsername")?
@@ -897,6 +906,38 @@ impl<'a> Scan<'a, '_> {
             return Err(Fallback);
         }
         Ok((name, end))
+    }
+
+    /// The raw scalar value of key `key` directly inside the object spanning
+    /// `open..close` (a number, `null`, `true`...); a string or container
+    /// there is left to the serde path.
+    fn key_raw(
+        &self,
+        open: usize,
+        close: usize,
+        finder: &Finder<'_>,
+        key: &str,
+    ) -> R<Option<&'a RawValue>> {
+        let mut found = None;
+        for at in finder.find_iter(&self.s[open..close]) {
+            let q = open + at;
+            if !self.is_quote(q) || self.depth_at(open, q) != 1 {
+                continue;
+            }
+            let colon = self.ws(q + key.len() + 2);
+            if self.byte(colon)? != b':' {
+                continue;
+            }
+            if found.is_some() {
+                return Err(Fallback);
+            }
+            let v = self.ws(colon + 1);
+            if matches!(self.byte(v)?, b'"' | b'{' | b'[') {
+                return Err(Fallback);
+            }
+            found = Some(self.raw(v)?.0);
+        }
+        Ok(found.flatten())
     }
 
     /// The string value of key `key` directly inside the object spanning

@@ -143,6 +143,17 @@ pub(super) struct User<'a> {
     pub(super) username: Text<'a>,
     #[serde(borrow, rename = "preferredUsername")]
     pub(super) preferred_username: Text<'a>,
+    /// Kept raw: an odd value (a float, a string) means no count, not a bad post.
+    #[serde(borrow)]
+    pub(super) followers_count: Option<&'a RawValue>,
+}
+
+/// A follower count written as a plain non-negative JSON integer.
+pub(super) fn count(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
 }
 
 impl<'a> User<'a> {

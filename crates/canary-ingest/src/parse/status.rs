@@ -259,6 +259,12 @@ pub(super) fn status(
         });
     p.reply_to_author = d.in_reply_to_screen_name.as_deref().map(str::to_owned);
     p.conversation = d.conversation_id.as_deref().map(str::to_owned);
+    p.followers = d
+        .user
+        .as_ref()
+        .or(d.author.as_ref())
+        .and_then(|u| u.followers_count)
+        .and_then(|r| super::model::count(r.get()));
     fill_entities(&mut p, ents);
     Ok(p)
 }
