@@ -5,8 +5,10 @@ use std::sync::OnceLock;
 
 use crate::text::py_strip;
 
-const LEXICON_TXT: &str = include_str!("../data/vader_lexicon.txt");
-const EMOJI_TXT: &str = include_str!("../data/emoji_utf8_lexicon.txt");
+/// `vader_lexicon.txt` of vaderSentiment 3.3.2, as embedded.
+pub const LEXICON_TXT: &str = include_str!("../data/vader_lexicon.txt");
+/// `emoji_utf8_lexicon.txt` of vaderSentiment 3.3.2, as embedded.
+pub const EMOJI_TXT: &str = include_str!("../data/emoji_utf8_lexicon.txt");
 
 pub(crate) const B_INCR: f64 = 0.293;
 pub(crate) const B_DECR: f64 = -0.293;

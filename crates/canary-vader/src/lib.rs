@@ -65,6 +65,10 @@ mod pyfloat;
 mod text;
 mod unicode_tables;
 
+/// The embedded lexicon files, for scorers that reuse VADER's emoticon and
+/// emoji valences.
+pub use lexicon::{EMOJI_TXT as EMOJI_LEXICON, LEXICON_TXT as LEXICON};
+
 use std::hash::{BuildHasherDefault, Hasher};
 
 use canary_core::Sentiment;

@@ -1,0 +1,113 @@
+//! Folding: the one form in which lexicon keys and text words are compared.
+//!
+//! Lowercase, Latin accents removed (posts often drop them: "nao", "tres"),
+//! Arabic diacritics and tatweel removed and the alef, yeh and teh marbuta
+//! variants unified, and a letter repeated three or more times kept once
+//! ("buenooo" → "bueno", "ههههه" → "ه").
+
+/// Pushes the folded form of `c` onto `out` (nothing for marks that fold away).
+pub(crate) fn push_folded(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+        return;
+    }
+    match c {
+        // Arabic harakat, superscript alef and tatweel carry no meaning for the lexicon.
+        '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => {}
+        'أ' | 'إ' | 'آ' | 'ٱ' => out.push('ا'),
+        'ى' => out.push('ي'),
+        'ة' => out.push('ه'),
+        _ => {
+            for l in c.to_lowercase() {
+                out.push(strip_accent(l));
+            }
+        }
+    }
+}
+
+fn strip_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        _ => c,
+    }
+}
+
+/// Folds `word` into `out` (cleared first), collapsing runs of three or more
+/// equal letters to one.
+pub(crate) fn fold_word(word: &str, out: &mut String) {
+    out.clear();
+    for c in word.chars() {
+        push_folded(c, out);
+    }
+    collapse_runs(out);
+}
+
+/// Collapses runs of three or more equal chars in place, without allocating.
+fn collapse_runs(s: &mut String) {
+    let mut prev = None;
+    let mut run = 0usize;
+    let mut needs = false;
+    for c in s.chars() {
+        if Some(c) == prev {
+            run += 1;
+            if run >= 3 {
+                needs = true;
+                break;
+            }
+        } else {
+            prev = Some(c);
+            run = 1;
+        }
+    }
+    if !needs {
+        return;
+    }
+    // Runs are rare: rebuild through a drain of the original bytes.
+    let mut out = String::with_capacity(s.len());
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut j = i;
+        while j < chars.len() && chars[j] == c {
+            j += 1;
+        }
+        let n = j - i;
+        for _ in 0..if n >= 3 { 1 } else { n } {
+            out.push(c);
+        }
+        i = j;
+    }
+    *s = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(w: &str) -> String {
+        let mut s = String::new();
+        fold_word(w, &mut s);
+        s
+    }
+
+    #[test]
+    fn folds_case_accents_arabic_variants_and_runs() {
+        assert_eq!(f("NÃO"), "nao");
+        assert_eq!(f("Très"), "tres");
+        assert_eq!(f("Übel"), "ubel");
+        assert_eq!(f("buenooo"), "bueno");
+        assert_eq!(f("bello"), "bello");
+        assert_eq!(f("أحمد"), "احمد");
+        assert_eq!(f("جميلة"), "جميله");
+        assert_eq!(f("مُمتاز"), "ممتاز");
+        assert_eq!(f("رائعـــة"), "رائعه");
+    }
+}

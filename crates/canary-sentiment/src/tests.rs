@@ -1,0 +1,74 @@
+use super::*;
+
+fn c(lang: &str, text: &str) -> f64 {
+    Scorer::new().score(lang, text).unwrap().compound
+}
+
+#[test]
+fn english_is_vader_exactly() {
+    let mut s = Scorer::new();
+    let mut v = Analyzer::new();
+    for t in ["This is the worst service ever, I hate it", "Great flight :) 😍", "not bad at all!!"] {
+        assert_eq!(s.score("en", t), Some(v.polarity_scores(t)));
+    }
+}
+
+#[test]
+fn unknown_language_is_not_scored() {
+    assert_eq!(Scorer::new().score("xx", "hola"), None);
+    assert_eq!(Scorer::new().score("ja", "ひどい"), None);
+}
+
+#[test]
+fn lexicon_words_score_in_each_language() {
+    assert!(c("es", "el servicio es horrible") < -0.05);
+    assert!(c("es", "me encanta este lugar") > 0.05);
+    assert!(c("pt", "que serviço horrível") < -0.05);
+    assert!(c("fr", "c'est vraiment nul et décevant") < -0.05);
+    assert!(c("de", "das ist schrecklich") < -0.05);
+    assert!(c("it", "che schifo di servizio") < -0.05);
+    assert!(c("ar", "خدمة سيئة") < -0.05);
+    assert_eq!(c("es", "el vuelo sale a las ocho"), 0.0);
+}
+
+#[test]
+fn negation_flips_and_contrast_reweights() {
+    assert!(c("es", "es bueno") > 0.05);
+    assert!(c("es", "no es bueno") < -0.05);
+    assert!(c("de", "das ist gut") > 0.05);
+    assert!(c("de", "das ist nicht gut") < -0.05);
+    assert!(c("fr", "je n'aime pas") < -0.05);
+    // What follows "pero" weighs more than what precedes it.
+    assert!(c("es", "la comida es buena pero el servicio es horrible") < -0.05);
+}
+
+#[test]
+fn boosters_and_accents_and_runs() {
+    assert!(c("es", "muy malo") < c("es", "malo"));
+    assert_eq!(c("pt", "nao gostei"), c("pt", "não gostei"));
+    assert_eq!(c("es", "malooo"), c("es", "malo"));
+}
+
+#[test]
+fn emoji_and_emoticons_are_shared() {
+    assert!(c("de", "😠") < -0.05);
+    assert!(c("it", "grazie 😍") > 0.05);
+    assert!(c("ar", ":(") < -0.05);
+}
+
+#[test]
+fn arabic_clitics_are_stripped_when_missing() {
+    let bare = c("ar", "سيئة");
+    assert!(bare < -0.05);
+    assert_eq!(c("ar", "والسيئة"), bare);
+}
+
+#[test]
+fn output_shape_matches_vader() {
+    let s = Scorer::new().score("es", "odio este servicio, es horrible!!").unwrap();
+    assert!((s.neg + s.neu + s.pos - 1.0).abs() < 0.002, "{s:?}");
+    assert!((-1.0..=1.0).contains(&s.compound));
+    assert!(s.neg > 0.0 && s.pos == 0.0);
+    let e = Scorer::new().score("fr", "").unwrap();
+    assert_eq!(e.compound, 0.0);
+}
