@@ -55,7 +55,7 @@ pub enum Command {
     },
     /// Replay the input once under two configs (A, B) and list the alert episodes that differ.
     Backtest(BacktestArgs),
-    /// Score texts with canary's VADER: JSON lines {id, text} in, {id, neg, neu, pos, compound} out.
+    /// Score texts: JSON lines {id, text, lang?} in, {id, neg, neu, pos, compound} out (English VADER unless --lang or a line's lang says otherwise).
     Score(ScoreArgs),
     /// Run one pipeline stage as its own process over Kafka.
     #[cfg(feature = "kafka")]
@@ -283,6 +283,9 @@ pub struct ScoreArgs {
     /// Scoring threads.
     #[arg(long, env = "CANARY_THREADS", default_value_t = 1)]
     pub threads: usize,
+    /// Language of the input (en es pt fr de it ar); a JSON line's `lang` overrides it. Default: en (VADER).
+    #[arg(long, env = "CANARY_SCORE_LANG")]
+    pub lang: Option<String>,
 }
 
 /// Broker settings shared by `stage` and `replay`; each overrides the config's `[kafka]` table.

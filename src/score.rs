@@ -1,8 +1,9 @@
-//! `canary score`: VADER scores for JSON lines or plain text lines, in input order.
+//! `canary score`: sentiment scores for JSON lines or plain text lines, in
+//! input order. English (the default) is VADER, exactly as the reference.
 
 use crate::cli::ScoreArgs;
 use anyhow::{Context, Result};
-use canary_vader::Analyzer;
+use canary_sentiment::Scorer;
 use serde::Deserialize;
 use std::io::{BufRead, BufReader, Read, Write};
 
@@ -10,10 +11,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 struct In {
     id: serde_json::Value,
     text: String,
+    #[serde(default)]
+    lang: Option<String>,
 }
 
 enum Line {
-    Text(serde_json::Value, String),
+    Text(serde_json::Value, String, Option<String>),
     Bad(String, u64, String),
 }
 
@@ -23,6 +26,13 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     if args.threads == 0 {
         return Err(crate::cli::usage(anyhow::anyhow!(
             "--threads must be at least 1"
+        )));
+    }
+    let default_lang = args.lang.as_deref().unwrap_or("en");
+    if !Scorer::supports(default_lang) {
+        return Err(crate::usage(anyhow::anyhow!(
+            "--lang {default_lang:?} cannot be scored (supported: {})",
+            canary_sentiment::LANGUAGES.join(", ")
         )));
     }
     let mut readers: Vec<(String, Box<dyn Read>)> = Vec::new();
@@ -41,7 +51,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut analyzers: Vec<Analyzer> = (0..args.threads).map(|_| Analyzer::new()).collect();
+    let mut scorers: Vec<Scorer> = (0..args.threads).map(|_| Scorer::new()).collect();
     let mut bad = 0u64;
     let mut n = 0u64;
     for (name, r) in readers {
@@ -55,10 +65,15 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                 let raw = raw.strip_suffix(b"\r").unwrap_or(&raw).to_vec();
                 let line = match String::from_utf8(raw) {
                     Err(_) => Line::Bad(name.clone(), lineno, "invalid_utf8".into()),
-                    Ok(s) if args.lines => Line::Text(lineno.into(), s),
+                    Ok(s) if args.lines => Line::Text(lineno.into(), s, None),
                     Ok(s) if s.trim().is_empty() => continue,
                     Ok(s) => match read_json(&s) {
-                        Ok(i) => Line::Text(i.id, i.text),
+                        Ok(In { lang: Some(l), .. }) if !Scorer::supports(&l) => Line::Bad(
+                            name.clone(),
+                            lineno,
+                            format!("unsupported_lang: {l:?}"),
+                        ),
+                        Ok(i) => Line::Text(i.id, i.text, i.lang),
                         Err(e) => Line::Bad(name.clone(), lineno, format!("invalid_json: {e}")),
                     },
                 };
@@ -70,10 +85,10 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             if chunk.is_empty() {
                 break;
             }
-            let scores = score_chunk(&chunk, &mut analyzers);
+            let scores = score_chunk(&chunk, default_lang, &mut scorers);
             for (line, s) in chunk.iter().zip(scores) {
                 match (line, s) {
-                    (Line::Text(id, _), Some(s)) => {
+                    (Line::Text(id, _, _), Some(s)) => {
                         n += 1;
                         serde_json::to_writer(
                             &mut out,
@@ -106,20 +121,25 @@ fn read_json(s: &str) -> serde_json::Result<In> {
     })
 }
 
-/// Scores a chunk on as many threads as there are analyzers, keeping order.
-fn score_chunk(chunk: &[Line], analyzers: &mut [Analyzer]) -> Vec<Option<canary_core::Sentiment>> {
-    let per = chunk.len().div_ceil(analyzers.len()).max(1);
+/// Scores a chunk on as many threads as there are scorers, keeping order;
+/// a line's `lang` overrides `default_lang`.
+fn score_chunk(
+    chunk: &[Line],
+    default_lang: &str,
+    scorers: &mut [Scorer],
+) -> Vec<Option<canary_core::Sentiment>> {
+    let per = chunk.len().div_ceil(scorers.len()).max(1);
     let mut results: Vec<Option<canary_core::Sentiment>> = vec![None; chunk.len()];
     std::thread::scope(|s| {
         for ((part, res), a) in chunk
             .chunks(per)
             .zip(results.chunks_mut(per))
-            .zip(analyzers.iter_mut())
+            .zip(scorers.iter_mut())
         {
             s.spawn(move || {
                 for (line, r) in part.iter().zip(res.iter_mut()) {
-                    if let Line::Text(_, t) = line {
-                        *r = Some(a.polarity_scores(t));
+                    if let Line::Text(_, t, lang) = line {
+                        *r = a.score(lang.as_deref().unwrap_or(default_lang), t);
                     }
                 }
             });

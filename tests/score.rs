@@ -88,3 +88,27 @@ fn plain_lines_and_bad_lines() {
         "{log}"
     );
 }
+
+#[test]
+fn lang_flag_and_line_lang_choose_the_scorer() {
+    let input = concat!(
+        "{\"id\":1,\"text\":\"el servicio es horrible\"}\n",
+        "{\"id\":2,\"text\":\"the service is horrible\",\"lang\":\"en\"}\n",
+        "{\"id\":3,\"text\":\"das ist nicht gut\",\"lang\":\"de\"}\n",
+        "{\"id\":4,\"text\":\"ひどい\",\"lang\":\"ja\"}\n",
+    );
+    // Without --lang, a line without `lang` is English: VADER knows "horrible".
+    let (en, _, ok) = score(&[], input.as_bytes());
+    assert!(ok);
+    let (es, err, ok) = score(&["--lang", "es"], input.as_bytes());
+    assert!(ok, "{err}");
+    assert_eq!(es.len(), 3, "the ja line is skipped: {err}");
+    assert!(err.contains("unsupported_lang"), "{err}");
+    assert!(es[0]["compound"].as_f64().unwrap() < -0.05);
+    // The `lang` field wins over --lang: line 2 scores as VADER does without --lang.
+    assert_eq!(es[1], en[1]);
+    assert!(es[2]["compound"].as_f64().unwrap() < -0.05);
+    let (_, err, ok) = score(&["--lang", "ja"], input.as_bytes());
+    assert!(!ok);
+    assert!(err.contains("--lang"), "{err}");
+}

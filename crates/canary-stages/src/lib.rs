@@ -5,7 +5,7 @@
 //! - [`normalize`]: which watches a post matches (`@handle`, `#tag`, words and
 //!   phrases on word boundaries); posts matching none leave the pipeline here.
 //! - [`language`]: the post's language, from a detector with the platform's tag as a hint.
-//! - [`sentiment`]: VADER scores for the languages VADER supports.
+//! - [`sentiment`]: scores for the languages canary can score (VADER for English).
 //! - [`Chain`]: all three in order, for tests and benches.
 //!
 //! - [`aggregate`]: the edge around `canary_core::aggregate::Aggregator` that

@@ -1,54 +1,56 @@
-//! The sentiment stage: VADER scores for posts in a language VADER supports.
+//! The sentiment stage: scores for posts in a language canary can score.
 //!
-//! VADER's lexicon, idioms and negation rules are English. Scoring Spanish or
-//! Arabic with it yields mostly 0.0 (neutral) and a few accidental hits on
-//! shared words, which would drag a watch's negative share towards zero and
-//! hide a real spike. Posts in other languages therefore flow on unscored:
-//! they count in a window's volume but never in its negative share.
+//! English is scored by VADER; es, pt, fr, de, it and ar by
+//! [`canary_sentiment`]'s per-language lexicons. Scoring a language with
+//! another language's lexicon yields mostly 0.0 (neutral), which would drag a
+//! watch's negative share towards zero and hide a real spike. Posts in other
+//! languages therefore flow on unscored: they count in a window's volume but
+//! never in its negative share.
 
 use crate::{Error, PostStage, Verdict};
 use canary_core::Post;
-use canary_vader::Analyzer;
+use canary_sentiment::Scorer;
 use serde::{Deserialize, Serialize};
 
 /// Languages the scorer supports.
-pub const SUPPORTED: &[&str] = &["en"];
+pub const SUPPORTED: &[&str] = canary_sentiment::LANGUAGES;
 
 /// `[sentiment]` in the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SentimentConfig {
-    /// Languages to score. Each must be one the scorer supports (`en`).
+    /// Languages to score. Each must be one the scorer supports
+    /// (en es pt fr de it ar); all of them by default.
     pub languages: Vec<String>,
 }
 
 impl Default for SentimentConfig {
     fn default() -> Self {
         SentimentConfig {
-            languages: vec!["en".into()],
+            languages: SUPPORTED.iter().map(|&l| l.into()).collect(),
         }
     }
 }
 
 /// The sentiment stage.
 pub struct SentimentStage {
-    analyzer: Analyzer,
+    scorer: Scorer,
     languages: Vec<String>,
 }
 
 impl SentimentStage {
-    /// Checks the language list against what VADER supports.
+    /// Checks the language list against what the scorer supports.
     pub fn new(cfg: &SentimentConfig) -> Result<Self, Error> {
         for l in &cfg.languages {
             if !SUPPORTED.contains(&l.as_str()) {
                 return Err(Error::Sentiment(format!(
-                    "language {l:?} is not supported by the VADER scorer (supported: {})",
+                    "language {l:?} cannot be scored (supported: {})",
                     SUPPORTED.join(", ")
                 )));
             }
         }
         Ok(SentimentStage {
-            analyzer: Analyzer::new(),
+            scorer: Scorer::new(),
             languages: cfg.languages.clone(),
         })
     }
@@ -59,9 +61,7 @@ impl PostStage for SentimentStage {
 
     fn process(&mut self, post: &mut Post) -> Verdict {
         post.sentiment = match post.lang.as_deref() {
-            Some(l) if self.languages.iter().any(|x| x == l) => {
-                Some(self.analyzer.polarity_scores(&post.text))
-            }
+            Some(l) if self.languages.iter().any(|x| x == l) => self.scorer.score(l, &post.text),
             _ => None,
         };
         Verdict::Keep
@@ -73,21 +73,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scores_only_supported_languages() {
+    fn scores_only_configured_languages() {
+        let post = |lang: &str, text: &str| {
+            let mut p = Post::new("1", 0, text);
+            p.lang = Some(lang.into());
+            p
+        };
         let mut s = SentimentStage::new(&SentimentConfig::default()).unwrap();
-        let mut p = Post::new("1", 0, "This is the worst service ever, I hate it");
-        p.lang = Some("en".into());
+        let mut p = post("en", "This is the worst service ever, I hate it");
         s.process(&mut p);
         assert!(p.is_negative());
-        let mut q = Post::new("2", 0, "This is the worst service ever, I hate it");
-        q.lang = Some("es".into());
-        s.process(&mut q);
-        assert_eq!(q.sentiment, None);
-        assert!(
-            SentimentStage::new(&SentimentConfig {
-                languages: vec!["es".into()]
-            })
-            .is_err()
-        );
+        let mut p = post("es", "El peor servicio, lo odio");
+        s.process(&mut p);
+        assert!(p.is_negative());
+        let mut p = post("ja", "最悪のサービス");
+        s.process(&mut p);
+        assert_eq!(p.sentiment, None);
+        let mut only_en = SentimentStage::new(&SentimentConfig {
+            languages: vec!["en".into()],
+        })
+        .unwrap();
+        let mut p = post("es", "El peor servicio, lo odio");
+        only_en.process(&mut p);
+        assert_eq!(p.sentiment, None);
+        let err = SentimentStage::new(&SentimentConfig {
+            languages: vec!["ja".into()],
+        });
+        assert!(err.is_err());
     }
 }
