@@ -68,11 +68,9 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                     Ok(s) if args.lines => Line::Text(lineno.into(), s, None),
                     Ok(s) if s.trim().is_empty() => continue,
                     Ok(s) => match read_json(&s) {
-                        Ok(In { lang: Some(l), .. }) if !Scorer::supports(&l) => Line::Bad(
-                            name.clone(),
-                            lineno,
-                            format!("unsupported_lang: {l:?}"),
-                        ),
+                        Ok(In { lang: Some(l), .. }) if !Scorer::supports(&l) => {
+                            Line::Bad(name.clone(), lineno, format!("unsupported_lang: {l:?}"))
+                        }
                         Ok(i) => Line::Text(i.id, i.text, i.lang),
                         Err(e) => Line::Bad(name.clone(), lineno, format!("invalid_json: {e}")),
                     },

@@ -44,7 +44,9 @@ fn macro_f1(pairs: &[(usize, usize)]) -> f64 {
 fn main() {
     let mut scorer = Scorer::new();
     let mut vader = Analyzer::new();
-    println!("| lang | canary-sentiment | VADER | fastText (per language) | zero compound (canary) | at or above fastText |");
+    println!(
+        "| lang | canary-sentiment | VADER | fastText (per language) | zero compound (canary) | at or above fastText |"
+    );
     println!("|---|---:|---:|---:|---:|---|");
     let (mut sum_c, mut sum_v, mut sum_f, mut n) = (0.0, 0.0, 0.0, 0.0);
     for &(code, dir, ft) in LANGS {
@@ -79,7 +81,10 @@ fn main() {
             sum_v += fv;
             sum_f += ft;
             n += 1.0;
-            (format!("{f:.1}"), format!("{:.1}%", 100.0 * zero as f64 / ours.len() as f64))
+            (
+                format!("{f:.1}"),
+                format!("{:.1}%", 100.0 * zero as f64 / ours.len() as f64),
+            )
         };
         let ok = if ours.is_empty() {
             "—".to_string()

@@ -17,6 +17,8 @@ pub(crate) fn push_folded(c: char, out: &mut String) {
         'أ' | 'إ' | 'آ' | 'ٱ' => out.push('ا'),
         'ى' => out.push('ي'),
         'ة' => out.push('ه'),
+        // Arabic script has no case and no accents to strip.
+        '\u{0600}'..='\u{06FF}' => out.push(c),
         _ => {
             for l in c.to_lowercase() {
                 out.push(strip_accent(l));

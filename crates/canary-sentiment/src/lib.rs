@@ -120,7 +120,12 @@ impl Scorer {
             excl += raw.bytes().filter(|&b| b == b'!').count();
             quest += raw.bytes().filter(|&b| b == b'?').count();
             let bare = raw.trim_end_matches([',', '.', '!', '?', ';']);
-            if let Some(&v) = self.tables.emoticons.get(bare).or_else(|| self.tables.emoticons.get(raw)) {
+            if let Some(&v) = self
+                .tables
+                .emoticons
+                .get(bare)
+                .or_else(|| self.tables.emoticons.get(raw))
+            {
                 self.toks.push(Tok {
                     valence: v,
                     ..Tok::default()

@@ -114,7 +114,16 @@ const ES: Rules = Rules {
     ],
     contrast: &["pero", "aunque", "sino"],
     prefixes: &[],
-    suffixes: &[("s", ""), ("es", ""), ("a", "o"), ("as", "o"), ("os", "o"), ("o", "a"), ("isimo", "o"), ("isima", "o")],
+    suffixes: &[
+        ("s", ""),
+        ("es", ""),
+        ("a", "o"),
+        ("as", "o"),
+        ("os", "o"),
+        ("o", "a"),
+        ("isimo", "o"),
+        ("isima", "o"),
+    ],
     english_fallback: false,
 };
 
@@ -142,7 +151,15 @@ const PT: Rules = Rules {
     ],
     contrast: &["mas", "porem", "contudo", "entretanto"],
     prefixes: &[],
-    suffixes: &[("s", ""), ("a", "o"), ("as", "o"), ("os", "o"), ("o", "a"), ("issimo", "o"), ("issima", "o")],
+    suffixes: &[
+        ("s", ""),
+        ("a", "o"),
+        ("as", "o"),
+        ("os", "o"),
+        ("o", "a"),
+        ("issimo", "o"),
+        ("issima", "o"),
+    ],
     english_fallback: true,
 };
 
@@ -175,8 +192,8 @@ const FR: Rules = Rules {
 
 const DE: Rules = Rules {
     negators: &[
-        "nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nichts",
-        "ohne", "weder", "niemand",
+        "nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals",
+        "nichts", "ohne", "weder", "niemand",
     ],
     post_negators: &["nicht", "nie", "niemals"],
     boosters: &[
@@ -199,7 +216,15 @@ const DE: Rules = Rules {
     ],
     contrast: &["aber", "doch", "jedoch", "sondern"],
     prefixes: &[],
-    suffixes: &[("e", ""), ("en", ""), ("n", ""), ("er", ""), ("es", ""), ("s", ""), ("em", "")],
+    suffixes: &[
+        ("e", ""),
+        ("en", ""),
+        ("n", ""),
+        ("er", ""),
+        ("es", ""),
+        ("s", ""),
+        ("em", ""),
+    ],
     english_fallback: true,
 };
 
@@ -226,7 +251,15 @@ const IT: Rules = Rules {
     ],
     contrast: &["ma", "pero", "tuttavia", "invece"],
     prefixes: &[],
-    suffixes: &[("a", "o"), ("i", "o"), ("e", "o"), ("e", "a"), ("i", "e"), ("issimo", "o"), ("issima", "o")],
+    suffixes: &[
+        ("a", "o"),
+        ("i", "o"),
+        ("e", "o"),
+        ("e", "a"),
+        ("i", "e"),
+        ("issimo", "o"),
+        ("issima", "o"),
+    ],
     english_fallback: true,
 };
 

@@ -202,7 +202,11 @@ fn emoticons() -> FxMap<Box<str>, f32> {
         let (Some(w), Some(v)) = (f.next(), f.next()) else {
             continue;
         };
-        if w.chars().any(|c| c.is_ascii_punctuation()) && !w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-') {
+        if w.chars().any(|c| c.is_ascii_punctuation())
+            && !w
+                .chars()
+                .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+        {
             if let Ok(v) = v.parse::<f32>() {
                 m.insert(w.into(), v);
             }

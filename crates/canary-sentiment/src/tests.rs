@@ -8,7 +8,11 @@ fn c(lang: &str, text: &str) -> f64 {
 fn english_is_vader_exactly() {
     let mut s = Scorer::new();
     let mut v = Analyzer::new();
-    for t in ["This is the worst service ever, I hate it", "Great flight :) 😍", "not bad at all!!"] {
+    for t in [
+        "This is the worst service ever, I hate it",
+        "Great flight :) 😍",
+        "not bad at all!!",
+    ] {
         assert_eq!(s.score("en", t), Some(v.polarity_scores(t)));
     }
 }
@@ -65,7 +69,9 @@ fn arabic_clitics_are_stripped_when_missing() {
 
 #[test]
 fn output_shape_matches_vader() {
-    let s = Scorer::new().score("es", "odio este servicio, es horrible!!").unwrap();
+    let s = Scorer::new()
+        .score("es", "odio este servicio, es horrible!!")
+        .unwrap();
     assert!((s.neg + s.neu + s.pos - 1.0).abs() < 0.002, "{s:?}");
     assert!((-1.0..=1.0).contains(&s.compound));
     assert!(s.neg > 0.0 && s.pos == 0.0);
