@@ -173,13 +173,14 @@ impl Scorer {
         }
         let start = self.norm.len() as u32;
         self.norm.push_str(&self.word);
-        if entry.is_none() && t.english_fallback {
-            if let Some(&v) = self.tables.english.get(self.word.as_str()) {
-                entry = Some(Entry {
-                    valence: v,
-                    ..Entry::default()
-                });
-            }
+        if entry.is_none()
+            && t.english_fallback
+            && let Some(&v) = self.tables.english.get(self.word.as_str())
+        {
+            entry = Some(Entry {
+                valence: v,
+                ..Entry::default()
+            });
         }
         let entry = entry.unwrap_or_default();
         self.toks.push(Tok {

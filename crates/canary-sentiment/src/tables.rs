@@ -202,14 +202,12 @@ fn emoticons() -> FxMap<Box<str>, f32> {
         let (Some(w), Some(v)) = (f.next(), f.next()) else {
             continue;
         };
-        if w.chars().any(|c| c.is_ascii_punctuation())
+        let emoticon = w.chars().any(|c| c.is_ascii_punctuation())
             && !w
                 .chars()
-                .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
-        {
-            if let Ok(v) = v.parse::<f32>() {
-                m.insert(w.into(), v);
-            }
+                .all(|c| c.is_alphabetic() || c == '\'' || c == '-');
+        if emoticon && let Ok(v) = v.parse::<f32>() {
+            m.insert(w.into(), v);
         }
     }
     m
@@ -222,10 +220,11 @@ fn english() -> FxMap<Box<str>, f32> {
         let (Some(w), Some(v)) = (f.next(), f.next()) else {
             continue;
         };
-        if w.len() >= 3 && w.chars().all(|c| c.is_ascii_lowercase()) {
-            if let Ok(v) = v.parse::<f32>() {
-                m.insert(w.into(), v);
-            }
+        if w.len() >= 3
+            && w.chars().all(|c| c.is_ascii_lowercase())
+            && let Ok(v) = v.parse::<f32>()
+        {
+            m.insert(w.into(), v);
         }
     }
     m
