@@ -35,7 +35,7 @@ pub use output::{
     AggregateOutput, Alert, AlertKind, AlertState, Evidence, Sample, Term, WindowSummary,
 };
 pub use state::{AggregatorState, StateError};
-pub use terms::{BaselineTerms, TermBuf, WindowTerms, for_each_term};
+pub use terms::{BaselineTerms, TermBuf, WindowTerms, for_each_term, for_each_term_in};
 
 use crate::care::{Care, TriageRecord};
 use crate::record::Post;
@@ -377,7 +377,7 @@ impl Aggregator {
             ww.langs.entry(lang).or_default().add(post, keep, snip);
             if mark.negative {
                 if !tokenized {
-                    self.terms.fill(&post.text);
+                    self.terms.fill_in(&post.text, post.lang.as_deref());
                     tokenized = true;
                 }
                 ww.negative_terms.add_terms(&self.terms);

@@ -159,14 +159,92 @@ const STOP_WORDS: &[&str] = &[
     "yourselves",
 ];
 
-fn is_stop_word(w: &str) -> bool {
+/// Stop words of the other market languages, as terms are spelled (lowercase,
+/// accents kept), sorted for binary search. English's apply to every post.
+const STOP_WORDS_BY_LANG: &[(&str, &[&str])] = &[
+    (
+        "ar",
+        &[
+            "أن", "أنا", "أنت", "أو", "إلى", "إن", "التي", "الذي", "اللى", "اللي", "الى", "ان",
+            "انا", "انت", "او", "بعد", "ثم", "دا", "ده", "دي", "ذلك", "على", "عن", "عند", "في",
+            "قبل", "قد", "كان", "كانت", "كل", "مع", "من", "نحن", "هذا", "هذه", "هم", "هو", "هي",
+            "و", "يا",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "aber", "als", "am", "an", "auch", "auf", "aus", "bei", "bin", "bis", "bist", "da",
+            "das", "dass", "dem", "den", "der", "des", "die", "dir", "doch", "du", "ein", "eine",
+            "einem", "einen", "einer", "er", "es", "für", "hab", "habe", "hat", "ich", "ihr", "im",
+            "in", "ist", "ja", "mal", "man", "mein", "meine", "mich", "mir", "mit", "nach", "noch",
+            "nur", "oder", "schon", "sein", "sich", "sie", "sind", "so", "um", "und", "uns", "von",
+            "vor", "war", "was", "wie", "wir", "zu", "zum", "zur", "über",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "a", "al", "algo", "algunos", "ante", "antes", "como", "con", "contra", "cual",
+            "cuando", "de", "del", "desde", "donde", "durante", "e", "el", "ella", "ellas",
+            "ellos", "en", "entre", "era", "es", "esa", "ese", "eso", "esta", "estaba", "estas",
+            "este", "esto", "estos", "está", "están", "fue", "ha", "hay", "la", "las", "le", "les",
+            "lo", "los", "me", "mi", "mis", "muy", "más", "nos", "o", "os", "para", "pero", "por",
+            "porque", "que", "qué", "se", "ser", "si", "sin", "sobre", "son", "su", "sus", "te",
+            "ti", "tu", "tus", "un", "una", "uno", "unos", "y", "ya", "yo", "él",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "a", "au", "aux", "avec", "c", "ce", "ces", "cette", "d", "dans", "de", "des", "du",
+            "elle", "en", "est", "et", "eu", "il", "ils", "j", "je", "l", "la", "le", "les",
+            "leur", "lui", "m", "ma", "mais", "me", "mes", "moi", "mon", "n", "ne", "nous", "on",
+            "ou", "par", "pas", "pour", "qu", "que", "qui", "s", "sa", "se", "ses", "son", "sur",
+            "t", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vous", "y", "à", "ça", "été",
+            "être",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "a", "ad", "al", "alla", "alle", "anche", "che", "chi", "ci", "come", "con", "da",
+            "dal", "dalla", "dei", "del", "della", "delle", "di", "e", "ed", "gli", "ha", "hanno",
+            "ho", "i", "il", "in", "io", "la", "le", "lei", "li", "lo", "loro", "lui", "ma", "mi",
+            "mia", "mio", "ne", "nei", "nel", "nella", "noi", "o", "per", "perché", "più", "se",
+            "si", "sia", "sono", "su", "sua", "suo", "ti", "tu", "un", "una", "uno", "vi", "è",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "a", "ao", "aos", "as", "até", "com", "como", "da", "das", "de", "dela", "dele", "do",
+            "dos", "e", "ela", "ele", "eles", "em", "entre", "era", "essa", "esse", "isso", "isto",
+            "já", "lhe", "mais", "mas", "me", "meu", "minha", "muito", "na", "nas", "no", "nos",
+            "nós", "o", "os", "ou", "para", "pela", "pelo", "por", "porque", "quando", "que", "se",
+            "sem", "ser", "seu", "sua", "são", "também", "te", "tem", "tu", "um", "uma", "você",
+            "vocês", "é",
+        ],
+    ),
+];
+
+fn is_stop_word(w: &str, lang: Option<&str>) -> bool {
     STOP_WORDS.binary_search(&w).is_ok()
+        || lang
+            .and_then(|l| STOP_WORDS_BY_LANG.iter().find(|(c, _)| *c == l))
+            .is_some_and(|(_, ws)| ws.binary_search(&w).is_ok())
 }
 
 /// Calls `f` with each term of `text`: lowercased words of two or more
 /// characters, `#hashtags` and `@handles` kept with their mark; URLs, numbers
-/// and stop words dropped. `buf` is reused scratch space.
-pub fn for_each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+/// and English stop words dropped. `buf` is reused scratch space.
+pub fn for_each_term(text: &str, buf: &mut String, f: impl FnMut(&str)) {
+    for_each_term_in(text, None, buf, f)
+}
+
+/// [`for_each_term`] for a post in `lang`: that language's stop words are
+/// dropped too (English's always are: posts mix in English words).
+pub fn for_each_term_in(text: &str, lang: Option<&str>, buf: &mut String, mut f: impl FnMut(&str)) {
     for raw in text.split(|c: char| c.is_whitespace()) {
         if raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.") {
             continue;
@@ -203,7 +281,7 @@ pub fn for_each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
             if body.chars().count() < 2 || body.chars().all(|c| c.is_ascii_digit()) {
                 continue;
             }
-            if mark_len == 0 && is_stop_word(body) {
+            if mark_len == 0 && is_stop_word(body, lang) {
                 continue;
             }
             f(buf);
@@ -223,10 +301,15 @@ pub struct TermBuf {
 impl TermBuf {
     /// Tokenizes `text`, replacing what was held.
     pub fn fill(&mut self, text: &str) {
+        self.fill_in(text, None);
+    }
+
+    /// Tokenizes `text` of a post in `lang` (see [`for_each_term_in`]).
+    pub fn fill_in(&mut self, text: &str, lang: Option<&str>) {
         self.terms.clear();
         self.ends.clear();
         let (terms, ends) = (&mut self.terms, &mut self.ends);
-        for_each_term(text, &mut self.buf, |t| {
+        for_each_term_in(text, lang, &mut self.buf, |t| {
             terms.push_str(t);
             ends.push(terms.len());
         });
@@ -366,6 +449,35 @@ mod tests {
     #[test]
     fn stop_words_are_sorted_for_binary_search() {
         assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        for (l, ws) in STOP_WORDS_BY_LANG {
+            assert!(ws.windows(2).all(|w| w[0] < w[1]), "{l}");
+        }
+    }
+
+    #[test]
+    fn stop_words_of_the_post_language_hashtags_kept() {
+        let terms_in = |s: &str, l: &str| {
+            let mut v = Vec::new();
+            for_each_term_in(s, Some(l), &mut String::new(), |t| v.push(t.to_owned()));
+            v
+        };
+        assert_eq!(
+            terms_in(
+                "El vuelo de #Acme es una estafa y no me devuelven el dinero",
+                "es"
+            ),
+            vec!["vuelo", "#acme", "estafa", "no", "devuelven", "dinero"]
+        );
+        assert_eq!(
+            terms_in("Der Flug ist eine Katastrophe #AcmeFail", "de"),
+            vec!["flug", "katastrophe", "#acmefail"]
+        );
+        assert_eq!(
+            terms_in("الخدمة في المطار سيئة جدا", "ar"),
+            vec!["الخدمة", "المطار", "سيئة", "جدا"]
+        );
+        // Without the language only English stop words go.
+        assert!(terms("El vuelo de Acme").contains(&"el".to_string()));
     }
 
     #[test]
