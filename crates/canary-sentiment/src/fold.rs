@@ -42,52 +42,24 @@ fn strip_accent(c: char) -> char {
 }
 
 /// Folds `word` into `out` (cleared first), collapsing runs of three or more
-/// equal letters to one.
-pub(crate) fn fold_word(word: &str, out: &mut String) {
-    out.clear();
+/// equal letters to one. `scratch` is reused space, so nothing is allocated
+/// once both have grown to the longest word.
+pub(crate) fn fold_word(word: &str, out: &mut String, scratch: &mut String) {
+    scratch.clear();
     for c in word.chars() {
-        push_folded(c, out);
+        push_folded(c, scratch);
     }
-    collapse_runs(out);
-}
-
-/// Collapses runs of three or more equal chars in place, without allocating.
-fn collapse_runs(s: &mut String) {
-    let mut prev = None;
-    let mut run = 0usize;
-    let mut needs = false;
-    for c in s.chars() {
-        if Some(c) == prev {
-            run += 1;
-            if run >= 3 {
-                needs = true;
-                break;
-            }
-        } else {
-            prev = Some(c);
-            run = 1;
+    out.clear();
+    let mut chars = scratch.chars().peekable();
+    while let Some(c) = chars.next() {
+        let mut n = 1;
+        while chars.next_if_eq(&c).is_some() {
+            n += 1;
         }
-    }
-    if !needs {
-        return;
-    }
-    // Runs are rare: rebuild through a drain of the original bytes.
-    let mut out = String::with_capacity(s.len());
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let mut j = i;
-        while j < chars.len() && chars[j] == c {
-            j += 1;
-        }
-        let n = j - i;
         for _ in 0..if n >= 3 { 1 } else { n } {
             out.push(c);
         }
-        i = j;
     }
-    *s = out;
 }
 
 #[cfg(test)]
@@ -96,7 +68,7 @@ mod tests {
 
     fn f(w: &str) -> String {
         let mut s = String::new();
-        fold_word(w, &mut s);
+        fold_word(w, &mut s, &mut String::new());
         s
     }
 

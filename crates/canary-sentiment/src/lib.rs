@@ -21,8 +21,8 @@
 //! - **Output**: neg/neu/pos (3 decimals) and compound = s / √(s² + 15) (4
 //!   decimals), computed as VADER computes them.
 //!
-//! A [`Scorer`] keeps its scratch space; after warm-up it does not allocate
-//! per text (except for a word with a letter repeated three or more times).
+//! A [`Scorer`] keeps its scratch space and is written not to allocate once it
+//! has grown to the longest text (no allocation-counting test checks it yet).
 
 mod fold;
 mod rules;
@@ -159,7 +159,7 @@ impl Scorer {
     }
 
     fn push_word(&mut self, t: &LangTable, raw: &str) {
-        fold::fold_word(raw, &mut self.word);
+        fold::fold_word(raw, &mut self.word, &mut self.key);
         let mut entry = t.words.get(self.word.as_str()).copied();
         if entry.is_none() {
             let w = self.word.as_str();
