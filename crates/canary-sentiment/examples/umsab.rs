@@ -102,9 +102,9 @@ fn main() {
         sum_f / n
     );
     // Peak RSS of this process: both scorers' tables plus the texts.
-    if let Ok(st) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(l) = st.lines().find(|l| l.starts_with("VmHWM")) {
-            println!("peak RSS ({}): {}", "VmHWM", l[6..].trim());
-        }
+    if let Ok(st) = std::fs::read_to_string("/proc/self/status")
+        && let Some(l) = st.lines().find(|l| l.starts_with("VmHWM"))
+    {
+        println!("peak RSS (VmHWM): {}", l[6..].trim());
     }
 }
