@@ -70,6 +70,20 @@ struct Record {
     langs: Vec<String>,
     #[serde(default)]
     facets: Vec<Facet>,
+    #[serde(default)]
+    reply: Option<Reply>,
+}
+
+/// `reply` of a post record: strong references to the parent and the thread's root.
+#[derive(Deserialize)]
+struct Reply {
+    parent: StrongRef,
+    root: StrongRef,
+}
+
+#[derive(Deserialize)]
+struct StrongRef {
+    uri: String,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +155,11 @@ pub fn decode(frame: &[u8], source: &str, offset: u64) -> Decoded {
             let mut p = Post::new(id, event_ms, "");
             p.author = Some(ev.did.to_owned());
             p.lang_hint = r.langs.first().cloned();
+            // Post ids are at:// URIs, as reply references are.
+            if let Some(reply) = &r.reply {
+                p.reply_to = Some(reply.parent.uri.clone());
+                p.conversation = Some(reply.root.uri.clone());
+            }
             for f in &r.facets {
                 for feat in &f.features {
                     match feat.kind.as_str() {

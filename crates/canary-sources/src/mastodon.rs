@@ -40,6 +40,8 @@ struct Status {
     tags: Vec<Tag>,
     #[serde(default)]
     reblog: Option<Box<Status>>,
+    #[serde(default)]
+    in_reply_to_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +100,7 @@ pub fn decode(ev: &SseEvent, host: &str, source: &str, offset: u64) -> Decoded {
             p.mentions = shown.mentions.iter().map(|m| qualify(&m.acct)).collect();
             p.hashtags = shown.tags.iter().map(|t| t.name.clone()).collect();
             p.retweet = s.reblog.is_some();
+            p.reply_to = s.in_reply_to_id.clone();
             Decoded::Record(IngestRecord::Post(p))
         }
         _ => Decoded::Skip,

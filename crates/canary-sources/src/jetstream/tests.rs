@@ -115,3 +115,26 @@ fn resume_memory_stays_bounded() {
     }
     assert!(r.seen.len() <= 21, "{}", r.seen.len());
 }
+
+#[test]
+fn a_reply_names_its_parent_and_root() {
+    assert!(matches!(
+        decode(CREATE.as_bytes(), "jetstream", 1),
+        Decoded::Record(IngestRecord::Post(ref p), _) if p.reply_to.is_none() && p.conversation.is_none()
+    ));
+    let reply = CREATE.replace(
+        r#""langs":["en"],"#,
+        r#""langs":["en"],"reply":{"parent":{"cid":"bafyp","uri":"at://did:plc:acme/app.bsky.feed.post/3parent"},"root":{"cid":"bafyr","uri":"at://did:plc:cust/app.bsky.feed.post/3root"}},"#,
+    );
+    let Decoded::Record(IngestRecord::Post(p), _) = decode(reply.as_bytes(), "jetstream", 1) else {
+        panic!("not a post");
+    };
+    assert_eq!(
+        p.reply_to.as_deref(),
+        Some("at://did:plc:acme/app.bsky.feed.post/3parent")
+    );
+    assert_eq!(
+        p.conversation.as_deref(),
+        Some("at://did:plc:cust/app.bsky.feed.post/3root")
+    );
+}

@@ -86,3 +86,23 @@ fn html_entities_and_stray_ampersands() {
     );
     assert_eq!(html_to_text("<p>x</p><p>y<br>z</p>"), "x\ny\nz");
 }
+
+#[test]
+fn a_reply_names_its_parent() {
+    let Decoded::Record(IngestRecord::Post(p)) =
+        decode(&ev("update", UPDATE), "mastodon.social", "mastodon", 1)
+    else {
+        panic!("not a post");
+    };
+    assert_eq!(p.reply_to, None);
+    let reply = UPDATE.replace(
+        r#""in_reply_to_id":null"#,
+        r#""in_reply_to_id":"103270115826040000""#,
+    );
+    let Decoded::Record(IngestRecord::Post(p)) =
+        decode(&ev("update", &reply), "mastodon.social", "mastodon", 1)
+    else {
+        panic!("not a post");
+    };
+    assert_eq!(p.reply_to.as_deref(), Some("103270115826040000"));
+}
