@@ -11,7 +11,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -44,7 +43,7 @@ pub(crate) struct DeliveryTracker {
     failed: AtomicU64,
     /// The idempotent producer has its producer id (from statistics, when
     /// they are enabled): until then nothing is sent.
-    pid_assigned: AtomicBool,
+    pub(crate) pid_assigned: AtomicBool,
 }
 
 impl ClientContext for DeliveryTracker {
@@ -261,11 +260,11 @@ pub(crate) fn send(p: &StageProducer, r: &OutRecord, stopping: &Stopping) -> Res
 
 /// An output whose parts are borrowed (librdkafka copies them).
 pub(crate) struct Borrowed<'a> {
-    topic: &'a str,
-    partition: Option<i32>,
-    key: &'a [u8],
-    payload: &'a [u8],
-    headers: &'a [(&'static str, String)],
+    pub(crate) topic: &'a str,
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: &'a [u8],
+    pub(crate) payload: &'a [u8],
+    pub(crate) headers: &'a [(&'static str, String)],
 }
 
 pub(crate) fn send_borrowed(
@@ -467,208 +466,6 @@ pub(crate) struct DeadLetterRef<'a> {
     offset: u64,
     raw: &'a str,
     encoding: &'a str,
-}
-
-/// Writes raw lines into the `raw` topic (partition 0, in order) for replays.
-///
-/// Lines are packed, several to a message (`\n`-separated, header
-/// [`crate::FORMAT_HEADER`]: [`crate::FORMAT_JSON_LINES`]), up to
-/// 256 KiB: per-message costs in librdkafka, the broker and ingest
-/// then no longer scale with the number of lines. A pack of one line goes
-/// out as a plain message, as a connector would write it.
-pub struct RawProducer {
-    producer: StageProducer,
-    topic: String,
-    dead_letters: String,
-    sent: u64,
-    dead: u64,
-    pack: Vec<u8>,
-    lines: usize,
-    /// The pack holds canary records, not input lines.
-    records: bool,
-    /// `message.max.bytes`, less room for the record's framing.
-    max_line: usize,
-    stopping: Stopping,
-}
-
-impl RawProducer {
-    /// A producer for `topics.raw`; once `stop` is set, lines still
-    /// unacknowledged after `grace` are given up ([`Error::Undelivered`]).
-    pub fn new(
-        brokers: &str,
-        options: &BTreeMap<String, String>,
-        topics: &Topics,
-        stop: Arc<AtomicBool>,
-        grace: Duration,
-    ) -> Result<RawProducer, Error> {
-        // Statistics only to see the producer id arrive (see `wait_ready`).
-        let mut options = options.clone();
-        options
-            .entry("statistics.interval.ms".into())
-            .or_insert_with(|| "100".into());
-        // A file is read far faster than the broker takes it. A queue of
-        // about what five in-flight requests carry keeps librdkafka from
-        // holding a ready batch it may not send yet (its broker thread then
-        // polls in a loop: a third of the replay's CPU) and from faulting in
-        // up to 1 GB of buffers; the replay waits for room instead.
-        options
-            .entry("queue.buffering.max.kbytes".into())
-            .or_insert_with(|| "4096".into());
-        let max_message = options
-            .get("message.max.bytes")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1_000_000);
-        Ok(RawProducer {
-            max_line: max_message.saturating_sub(1024),
-            producer: producer(brokers, &options)?,
-            topic: topics.raw.clone(),
-            dead_letters: topics.dead_letters.clone(),
-            sent: 0,
-            dead: 0,
-            pack: Vec::with_capacity(PACK_BYTES + PACK_BYTES / 2),
-            lines: 0,
-            records: false,
-            stopping: Stopping::new(stop, grace),
-        })
-    }
-
-    /// Waits (up to `limit`) until the broker has given the idempotent
-    /// producer its id, so that a replay's clock and its first lines do not
-    /// include librdkafka's retry of that request (500 ms when it is made
-    /// before a broker connection is up). Returns whether it was given.
-    pub fn wait_ready(&self, limit: Duration) -> bool {
-        let until = Instant::now() + limit;
-        while !self.producer.context().pid_assigned.load(Ordering::Relaxed) {
-            if Instant::now() >= until || self.stopping.requested() {
-                return false;
-            }
-            self.producer.poll(Duration::ZERO);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        true
-    }
-
-    /// The longest line (or record) one raw message can carry: the
-    /// producer's `message.max.bytes` less framing. A longer one would fail
-    /// the whole replay; the replay dead-letters it instead.
-    pub fn max_line_bytes(&self) -> usize {
-        self.max_line
-    }
-
-    /// Adds one line (without its `\n`) to the pack, sending the pack when
-    /// it is full (waits while the local queue is full).
-    pub fn send_line(&mut self, line: &[u8]) -> Result<(), Error> {
-        self.add(line, false)
-    }
-
-    /// Adds the JSON of a record the replay parsed itself (see
-    /// [`crate::FORMAT_RECORDS`]).
-    pub fn send_record_json(&mut self, json: &[u8]) -> Result<(), Error> {
-        self.add(json, true)
-    }
-
-    /// Sends a dead letter the replay's reader produced (a bad CSV row, a
-    /// read error) to the dead-letter topic, keyed and with headers like the
-    /// stages' (`source` is then the input file, `source_line` its line).
-    pub fn send_dead_letter(&mut self, d: &canary_core::DeadLetter) -> Result<(), Error> {
-        let headers = [
-            ("stage", d.stage.clone()),
-            ("reason", d.reason.clone()),
-            ("source", d.source.clone()),
-            ("source_line", d.offset.to_string()),
-        ];
-        self.dead += 1;
-        let key = format!("{}/{}", d.source, d.offset);
-        let payload = serde_json::to_vec(d).expect("dead letters serialize");
-        let rec = Borrowed {
-            topic: &self.dead_letters,
-            partition: None,
-            key: key.as_bytes(),
-            payload: &payload,
-            headers: &headers,
-        };
-        send_borrowed(&self.producer, rec, &self.stopping)
-    }
-
-    fn add(&mut self, line: &[u8], records: bool) -> Result<(), Error> {
-        if self.lines > 0
-            && (self.records != records || self.pack.len() + 1 + line.len() > PACK_BYTES)
-        {
-            self.send_pack()?;
-        }
-        self.records = records;
-        if self.lines > 0 {
-            self.pack.push(b'\n');
-        }
-        self.pack.extend_from_slice(line);
-        self.lines += 1;
-        self.sent += 1;
-        if self.pack.len() >= PACK_BYTES {
-            self.send_pack()?;
-        }
-        Ok(())
-    }
-
-    /// Sends the lines packed so far: before the replay waits (pacing, a
-    /// slow input), so that no line waits with it.
-    pub fn send_pack(&mut self) -> Result<(), Error> {
-        if self.lines == 0 {
-            return Ok(());
-        }
-        let headers = if self.records {
-            vec![(crate::FORMAT_HEADER, crate::FORMAT_RECORDS.into())]
-        } else if self.lines > 1 {
-            vec![(crate::FORMAT_HEADER, crate::FORMAT_JSON_LINES.into())]
-        } else {
-            Vec::new()
-        };
-        let r = OutRecord {
-            topic: self.topic.clone(),
-            partition: Some(0),
-            key: Vec::new(),
-            payload: std::mem::take(&mut self.pack),
-            headers,
-        };
-        let sent = send(&self.producer, &r, &self.stopping);
-        self.pack = r.payload;
-        self.pack.clear();
-        self.lines = 0;
-        self.producer.poll(Duration::ZERO);
-        sent
-    }
-
-    /// Queues the end-of-replay marker after the lines: downstream closes
-    /// every window.
-    pub fn send_end(&mut self) -> Result<(), Error> {
-        self.send_pack()?;
-        send(
-            &self.producer,
-            &OutRecord {
-                topic: self.topic.clone(),
-                partition: Some(0),
-                key: Vec::new(),
-                payload: Vec::new(),
-                headers: vec![(crate::CONTROL_HEADER, "end".into())],
-            },
-            &self.stopping,
-        )
-    }
-
-    /// Sends what is packed and waits until every line is acknowledged.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        self.send_pack()?;
-        flush(&self.producer, &self.stopping)
-    }
-
-    /// Lines sent so far.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
-
-    /// Dead letters sent so far.
-    pub fn dead_letters(&self) -> u64 {
-        self.dead
-    }
 }
 
 #[cfg(test)]
