@@ -64,6 +64,18 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("canary_care_unanswered", "gauge", &["watch", "age"]),
     ("canary_care_triage_queue", "gauge", &["watch", "age"]),
     ("canary_care_evicted_total", "counter", &["watch", "reason"]),
+    ("canary_source_connected", "gauge", &["source"]),
+    (
+        "canary_source_reconnects_total",
+        "counter",
+        &["source", "reason"],
+    ),
+    (
+        "canary_source_last_event_timestamp_seconds",
+        "gauge",
+        &["source"],
+    ),
+    ("canary_source_bytes_total", "counter", &["source"]),
 ];
 
 const STAGES: &[&str] = &["ingest", "normalize", "language", "sentiment", "aggregate"];
@@ -257,10 +269,11 @@ fn scrape_of_a_demo_run_matches_the_contract() {
     // Kafka mode (tests/kafka.rs checks them per stage process) or exist
     // only with a `[[sink]]` configured; care families exist only for
     // watches with `accounts` (the demo has none; crates/canary-testkit's
-    // tests/care.rs checks them).
+    // tests/care.rs checks them); source families only with a live `--source`.
     for (family, _, _) in CONTRACT {
         if ["canary_kafka_consumer_lag", "canary_sink_deliveries_total"].contains(family)
             || family.starts_with("canary_care_")
+            || family.starts_with("canary_source_")
         {
             continue;
         }

@@ -161,6 +161,15 @@ pub struct Metrics {
     pub care_triage_queue: IntGaugeVec,
     /// Social care: unanswered posts evicted (`watch`, `reason`: horizon, cap).
     pub care_evicted: IntCounterVec,
+    /// Live sources: 1 while the source's connection is streaming, else 0 (`source`).
+    pub source_connected: IntGaugeVec,
+    /// Live sources: connections ended and retried (`source`, `reason`:
+    /// closed, idle, error, http_429, http_5xx, http_4xx).
+    pub source_reconnects: IntCounterVec,
+    /// Live sources: Unix time at which the source last delivered an event (`source`).
+    pub source_last_event: GaugeVec,
+    /// Live sources: bytes received, keep-alives included (`source`).
+    pub source_bytes: IntCounterVec,
 }
 
 /// Response-time buckets from 30 s to 24 h.
@@ -402,6 +411,30 @@ impl Metrics {
                 "canary_care_evicted_total",
                 "Unanswered posts dropped from care state: past care.horizon, or beyond care.max_pending.",
                 &["watch", "reason"],
+            )?,
+            source_connected: igauge(
+                &r,
+                "canary_source_connected",
+                "1 while the live source's connection is streaming, else 0.",
+                &["source"],
+            )?,
+            source_reconnects: counter(
+                &r,
+                "canary_source_reconnects_total",
+                "Live source connections ended and retried, by reason.",
+                &["source", "reason"],
+            )?,
+            source_last_event: gauge(
+                &r,
+                "canary_source_last_event_timestamp_seconds",
+                "Unix time at which the live source last delivered an event.",
+                &["source"],
+            )?,
+            source_bytes: counter(
+                &r,
+                "canary_source_bytes_total",
+                "Bytes received from the live source, keep-alives included.",
+                &["source"],
             )?,
             catalog: r.infos.take().into(),
             registry: r.registry,
