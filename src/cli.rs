@@ -77,9 +77,20 @@ pub struct RunArgs {
         short,
         env = "CANARY_INPUT",
         value_delimiter = ',',
-        required = true
+        required_unless_present = "sources"
     )]
     pub inputs: Vec<String>,
+    /// Live source instead of inputs: `jetstream`, `mastodon` or `x`,
+    /// optionally `=URL`; settings in `[source.KIND]`. Repeatable. Implies
+    /// `--live`; runs until stopped.
+    #[arg(
+        long = "source",
+        env = "CANARY_SOURCE",
+        value_delimiter = ',',
+        value_name = "KIND[=URL]",
+        conflicts_with = "inputs"
+    )]
+    pub sources: Vec<String>,
     /// Write alert records here instead of stdout.
     #[arg(long, env = "CANARY_ALERTS_OUT")]
     pub alerts_out: Option<PathBuf>,

@@ -49,6 +49,13 @@ pub struct Config {
     /// Reading inputs (`[input.csv]`: a CSV column mapping).
     #[serde(default, skip_serializing_if = "InputConfig::is_default")]
     pub input: InputConfig,
+    /// Live sources (`--source KIND`): `[source.jetstream]`, `[source.mastodon]`, `[source.x]`.
+    #[serde(
+        default,
+        rename = "source",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub sources: std::collections::BTreeMap<String, crate::sources::SourceSettings>,
     /// Alert delivery: Slack, PagerDuty, webhooks.
     #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkConfig>,
@@ -385,6 +392,7 @@ impl Config {
         if let Some(c) = &self.input.csv {
             c.mapping()?;
         }
+        crate::sources::validate(&self.sources)?;
         // Secrets are read here too, so a missing variable stops the run before any input is read.
         self.resolve_sinks().map(|_| ())
     }

@@ -12,6 +12,7 @@ mod metrics_server;
 mod report_cmd;
 mod score;
 mod signals;
+mod sources;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
@@ -120,6 +121,13 @@ fn run(args: &RunArgs) -> Result<()> {
         )));
     }
     canary_ingest::check_inputs(&args.inputs).map_err(usage)?;
+    if !args.sources.is_empty() && args.sort_by_time {
+        return Err(usage(anyhow!(
+            "--sort-by-time reads inputs whole; a live --source never ends"
+        )));
+    }
+    // Tokens are read here: a missing one stops the run before anything starts.
+    let live_sources = sources::resolve(&args.sources, &cfg.sources).map_err(usage)?;
     if !args.live && args.inputs.iter().any(|i| i == "-") && stdin_is_pipe() {
         tracing::warn!(
             "stdin is a pipe and --live is off: it is read as a replay, so a post may wait \
@@ -151,8 +159,15 @@ fn run(args: &RunArgs) -> Result<()> {
     };
     let (rt, metrics) = metrics_server::io_runtime()?;
     let stop = signals::stop_on_signals(&rt, "finishing the current batches and flushing windows");
-    let pipeline =
-        canary_runtime::Pipeline::new(&cfg.spec(), &opts, stop.clone()).map_err(usage)?;
+    let (pipeline, feed) = if live_sources.is_empty() {
+        let p = canary_runtime::Pipeline::new(&cfg.spec(), &opts, stop.clone()).map_err(usage)?;
+        (p, None)
+    } else {
+        let (tx, rx) = std::sync::mpsc::sync_channel(args.batch_size);
+        let p = canary_runtime::Pipeline::with_feed(&cfg.spec(), &opts, stop.clone(), rx)
+            .map_err(usage)?;
+        (p, Some(tx))
+    };
     let server = metrics_server::serve(&rt, &args.metrics_addr, &metrics)?;
     // Opened, not truncated, before the outputs are truncated: a report path
     // that cannot be written leaves the previous run's alerts as they were.
@@ -191,6 +206,9 @@ fn run(args: &RunArgs) -> Result<()> {
         observe: report.observer(),
         triage: triage.map(|f| Box::new(LineOut(f)) as Box<dyn Write + Send>),
     };
+    if let Some(tx) = feed {
+        sources::spawn(live_sources, tx, &metrics, stop.clone());
+    }
     let summary = pipeline.run(outputs, &metrics)?;
     for line in summary.to_string().lines() {
         tracing::info!("{line}");

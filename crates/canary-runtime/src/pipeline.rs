@@ -174,7 +174,7 @@ pub struct Pipeline {
     sentiment: SentimentStage,
     aggregator: Aggregator,
     guard: FutureGuard,
-    reader: Reader,
+    input: Input,
     opts: RunOptions,
     stop: Arc<AtomicBool>,
     shadow: Option<Shadow>,
@@ -206,8 +206,42 @@ impl Pipeline {
             sentiment,
             aggregator,
             guard: FutureGuard::new(spec.event_time.clone()),
-            reader,
+            input: Input::Reader(Box::new(reader)),
             opts: opts.clone(),
+            stop,
+            shadow: None,
+        })
+    }
+
+    /// Builds every stage over a live feed instead of inputs: items and the
+    /// instant each arrived, from live sources (`canary-sources`). The run
+    /// is live whatever `opts.live` says, and ends once `stop` is set or
+    /// every sender is gone.
+    ///
+    /// # Errors
+    /// A stage refuses its configuration.
+    pub fn with_feed(
+        spec: &PipelineSpec,
+        opts: &RunOptions,
+        stop: Arc<AtomicBool>,
+        feed: Receiver<(Item, Instant)>,
+    ) -> Result<Pipeline, Error> {
+        let normalize = Normalizer::new(&spec.watches)?;
+        let language = LanguageStage::new(&spec.language)?;
+        let sentiment = SentimentStage::new(&spec.sentiment)?;
+        let names: Vec<String> = normalize.matcher().names().to_vec();
+        let aggregator = Aggregator::new(spec.aggregate.clone(), &names);
+        let mut opts = opts.clone();
+        opts.live = true;
+        opts.sort_by_time = false;
+        Ok(Pipeline {
+            normalize,
+            language,
+            sentiment,
+            aggregator,
+            guard: FutureGuard::new(spec.event_time.clone()),
+            input: Input::Feed(feed),
+            opts,
             stop,
             shadow: None,
         })
@@ -263,7 +297,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         sentiment,
         aggregator,
         guard,
-        reader,
+        input,
         opts,
         stop,
         shadow,
@@ -288,7 +322,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         thread::Builder::new()
             .name("ingest".into())
             .stack_size(canary_ingest::PARSE_STACK_BYTES)
-            .spawn(move || read_inputs(reader, &o, tx_norm, &m, &d, &stop))
+            .spawn(move || read_inputs(input, &o, tx_norm, &m, &d, &stop))
             .expect("spawn ingest thread")
     };
     let watches = normalize.matcher().names().to_vec();
@@ -361,8 +395,16 @@ struct ReadStats {
     notices: BTreeMap<String, u64>,
 }
 
+/// What the ingest thread reads.
+enum Input {
+    /// Inputs opened by the reader.
+    Reader(Box<Reader>),
+    /// Items from live sources, with the instant each arrived.
+    Feed(Receiver<(Item, Instant)>),
+}
+
 fn read_inputs(
-    mut reader: Reader,
+    input: Input,
     opts: &RunOptions,
     tx: SyncSender<Batch>,
     metrics: &Metrics,
@@ -391,21 +433,41 @@ fn read_inputs(
     };
     // Exports (CSV especially) are often newest-first; event-time windows need
     // them in time order, so they are read whole and sorted first.
-    let mut sorted = opts.sort_by_time.then(|| {
-        let items = sort_by_event_time(&mut reader);
-        info!(items = items.len(), "sorted the input by event time");
-        items.into_iter()
-    });
-    let threads = match opts.parse_threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-        n => n,
-    };
-    let mut parallel = (sorted.is_none() && !opts.live && threads > 1)
-        .then(|| ParallelParse::new(reader.parse_options(), threads, opts.batch_size));
-    let mut reader = if opts.live && sorted.is_none() {
-        Source::Live(LiveFeed::spawn(reader, opts.batch_size))
-    } else {
-        Source::Here(Box::new(reader))
+    let (mut sorted, mut parallel, mut reader) = match input {
+        Input::Feed(rx) => (
+            None,
+            None,
+            Source::Live(LiveFeed {
+                rx,
+                progress: Arc::new(Mutex::new(canary_ingest::Progress {
+                    bytes_read: 0,
+                    bytes_total: None,
+                    inputs_done: 0,
+                    inputs_total: 0,
+                    source: "live sources".into(),
+                    line: 0,
+                })),
+            }),
+        ),
+        Input::Reader(mut reader) => {
+            let sorted = opts.sort_by_time.then(|| {
+                let items = sort_by_event_time(&mut reader);
+                info!(items = items.len(), "sorted the input by event time");
+                items.into_iter()
+            });
+            let threads = match opts.parse_threads {
+                0 => thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+                n => n,
+            };
+            let parallel = (sorted.is_none() && !opts.live && threads > 1)
+                .then(|| ParallelParse::new(reader.parse_options(), threads, opts.batch_size));
+            let source = if opts.live && sorted.is_none() {
+                Source::Live(LiveFeed::spawn(*reader, opts.batch_size))
+            } else {
+                Source::Here(reader)
+            };
+            (sorted, parallel, source)
+        }
     };
     loop {
         let mut read_at = None;
