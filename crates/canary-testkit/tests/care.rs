@@ -286,3 +286,66 @@ fn metrics_equal_what_the_generator_knows() {
         .count();
     assert_eq!(queued, want_queued as f64);
 }
+
+#[test]
+fn a_collapse_of_the_on_time_rate_raises_a_response_episode() {
+    use canary_core::aggregate::{AlertKind, AlertState};
+    let watches = vec!["acme".to_string()];
+    let mut agg = Aggregator::new(config(), &watches);
+    let mut out = Vec::new();
+    let t0 = canary_testkit::care::T0;
+    let (w, min) = (300_000, 60_000);
+    let mut posts = Vec::new();
+    for k in 0..60i64 {
+        let start = t0 + k * w;
+        for i in 0..12i64 {
+            let id = format!("{}", 10_000 + k * 100 + i);
+            let mut p =
+                canary_core::Post::new(id.clone(), start + 10_000 + i * 1_000, "@acmehelp where?");
+            p.author = Some(format!("c{i}"));
+            p.watches = watches.clone();
+            posts.push(p);
+            // Windows 30 to 32 go unanswered.
+            if !(30..33).contains(&k) {
+                let mut r = canary_core::Post::new(
+                    format!("{id}9"),
+                    start + 10_000 + i * 1_000 + 5 * min,
+                    "@c on it",
+                );
+                r.author = Some("acmehelp".into());
+                r.reply_to = Some(id);
+                r.watches = watches.clone();
+                posts.push(r);
+            }
+        }
+    }
+    posts.sort_by_key(|p| p.event_ms);
+    for p in &posts {
+        agg.on_post(p, &mut out);
+    }
+    agg.flush(&mut out);
+    let alerts: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            AggregateOutput::Alert(a) if a.kind == AlertKind::Response => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[0].state, AlertState::Firing);
+    assert_eq!(alerts[1].state, AlertState::Resolved);
+    assert_eq!(alerts[0].alert_id, alerts[1].alert_id);
+    // The first missed deadline: window 30's posts, an hour later.
+    let fired = canary_core::time::parse_rfc3339(&alerts[0].window_start).unwrap();
+    assert_eq!(fired, t0 + 30 * w + 3_600_000);
+    let ev = alerts[0].evidence.as_ref().unwrap();
+    assert_eq!(
+        (ev.test.as_str(), ev.observed, ev.expected),
+        ("response_rate", 0.5, 1.0)
+    );
+    assert!(
+        windows(&out)
+            .iter()
+            .any(|s| s.care.as_ref().is_some_and(|c| c.response_firing))
+    );
+}
