@@ -48,6 +48,18 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// A handle as the platforms write it: `acme` (X), `acme.bsky.social`
+/// (Bluesky), `acme@mastodon.social` (Mastodon): word characters, with
+/// inner dots, hyphens and at most one inner `@`.
+fn is_handle(h: &str) -> bool {
+    h.chars().next().is_some_and(is_word)
+        && h.chars().next_back().is_some_and(is_word)
+        && h.chars().all(|c| is_word(c) || ".-@".contains(c))
+        && h.matches('@').count() <= 1
+}
+
+const HANDLE_FORMS: &str = "a handle is `@acme`, `@acme.bsky.social` or `@acme@mastodon.social` (letters, digits, '_', inner '.', '-' and one '@')";
+
 /// Lowercases `text` into `out`, collapsing each whitespace run to one space.
 fn fold(text: &str, out: &mut String) {
     out.clear();
@@ -76,6 +88,8 @@ pub struct WatchMatcher {
     automaton: AhoCorasick,
     /// Watch index of each automaton pattern.
     owner: Vec<usize>,
+    /// Whether each automaton pattern is a handle (`@...`).
+    handle_pattern: Vec<bool>,
     /// Mentions (`@x` → x) and hashtags (`#x` → x) per watch, for entity lists.
     handles: Vec<(String, usize)>,
     tags: Vec<(String, usize)>,
@@ -135,11 +149,8 @@ impl WatchMatcher {
             }
             for a in &w.accounts {
                 let h = a.strip_prefix('@').unwrap_or(a);
-                if h.is_empty() || !h.chars().all(is_word) {
-                    return Err(err_at(
-                        "accounts",
-                        format!("account {a:?}: a handle holds only letters, digits and '_'"),
-                    ));
+                if !is_handle(h) {
+                    return Err(err_at("accounts", format!("account {a:?}: {HANDLE_FORMS}")));
                 }
                 accounts.push((h.to_lowercase(), i));
             }
@@ -150,9 +161,12 @@ impl WatchMatcher {
                 if body.is_empty() {
                     return Err(err(format!("empty pattern {p:?}")));
                 }
-                if folded.starts_with(['@', '#']) && !body.chars().all(is_word) {
+                if folded.starts_with('@') && !is_handle(body) {
+                    return Err(err(format!("pattern {p:?}: {HANDLE_FORMS}")));
+                }
+                if folded.starts_with('#') && !body.chars().all(is_word) {
                     return Err(err(format!(
-                        "pattern {p:?}: a handle or hashtag holds only letters, digits and '_'"
+                        "pattern {p:?}: a hashtag holds only letters, digits and '_'"
                     )));
                 }
                 if folded.starts_with('@') {
@@ -177,11 +191,16 @@ impl WatchMatcher {
         Ok(WatchMatcher {
             names,
             automaton,
+            handle_pattern: pats.iter().map(|p| p.starts_with('@')).collect(),
             owner,
             handles,
             tags,
             accounts,
         })
+    }
+
+    fn is_handle_pattern(&self, i: usize) -> bool {
+        self.handle_pattern.get(i).copied().unwrap_or(false)
     }
 
     /// Watch names, in config order.
@@ -207,7 +226,17 @@ impl WatchMatcher {
                 continue;
             }
             let before_ok = !text[..m.start()].chars().next_back().is_some_and(is_word);
-            let after_ok = !text[m.end()..].chars().next().is_some_and(is_word);
+            let mut after = text[m.end()..].chars();
+            let after_ok = match after.next() {
+                None => true,
+                Some(c) if is_word(c) => false,
+                // `@acme` is not `@acme.bsky.social` nor `@acme@mastodon.social`,
+                // but it ends a sentence with `@acme.`
+                Some(c) if ".-@".contains(c) && self.is_handle_pattern(m.pattern().as_usize()) => {
+                    !after.next().is_some_and(is_word)
+                }
+                Some(_) => true,
+            };
             if before_ok && after_ok {
                 hits[w] = true;
             }
@@ -369,6 +398,34 @@ mod tests {
     }
 
     #[test]
+    fn bluesky_and_mastodon_handles_match_in_text_and_mentions() {
+        let mut n = Normalizer::new(&[
+            watch("bsky", &["@Acme.bsky.social"]),
+            watch("masto", &["@acme@mastodon.social"]),
+            watch("x", &["@acme"]),
+        ])
+        .unwrap();
+        assert_eq!(matched(&mut n, "why @acme.bsky.social, why?"), vec!["bsky"]);
+        assert_eq!(matched(&mut n, "cc @acme@mastodon.social"), vec!["masto"]);
+        assert_eq!(matched(&mut n, "ask @acme."), vec!["x"]);
+        assert_eq!(
+            matched(&mut n, "@acme.bsky.socialite"),
+            Vec::<String>::new()
+        );
+        let mut p = Post::new("1", 0, "no handle in the text");
+        p.mentions = vec!["acme.bsky.social".into(), "acme@mastodon.social".into()];
+        n.process(&mut p);
+        assert_eq!(p.watches, vec!["bsky", "masto"]);
+        for bad in ["@.acme", "@acme.", "@a@b@c", "@a b", "@"] {
+            assert!(
+                Normalizer::new(&[watch("w", &[bad])]).is_err(),
+                "{bad} should be refused"
+            );
+        }
+        assert!(Normalizer::new(&[watch("w", &["#acme.fail"])]).is_err());
+    }
+
+    #[test]
     fn entity_lists_match_too() {
         let mut n = Normalizer::new(&[watch("acme", &["@AcmeHelp"])]).unwrap();
         let mut p = Post::new("1", 0, "text without the handle");
@@ -411,7 +468,7 @@ mod tests {
             (watch("a b", &["x"]), "a b"),
             (watch("a", &[]), "at least one"),
             (watch("a", &["@"]), "empty pattern"),
-            (watch("a", &["@a b"]), "only letters"),
+            (watch("a", &["@a b"]), "a handle is"),
         ] {
             let e = Normalizer::new(&[w]).unwrap_err().to_string();
             assert!(e.contains(msg), "{e}");
