@@ -63,6 +63,9 @@ pub enum Command {
     /// Write dumps into the Kafka raw topic: JSON lines as read, CSV rows and sorted inputs as canary records; then an end-of-replay marker.
     #[cfg(feature = "kafka")]
     Replay(ReplayArgs),
+    /// Write live sources (jetstream, mastodon, x) into the Kafka raw topic, each record at once, until stopped.
+    #[cfg(feature = "kafka")]
+    Source(SourceArgs),
 }
 
 /// `canary run`.
@@ -438,6 +441,24 @@ pub struct ReplayArgs {
     /// Do not send the end-of-replay marker (which closes every open window downstream).
     #[arg(long, env = "CANARY_NO_END")]
     pub no_end: bool,
+}
+
+/// `canary source`.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Live sources: `jetstream`, `mastodon` or `x`, optionally `=URL`;
+    /// settings in the config's `[source.KIND]`, as for `canary run --source`.
+    #[arg(required = true, value_name = "KIND[=URL]")]
+    pub sources: Vec<String>,
+    /// Config file (TOML), for its `[source.KIND]` and `[kafka]` tables.
+    #[arg(long, short, env = "CANARY_CONFIG")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Serve the sources' health metrics here (`off` to disable).
+    #[arg(long, env = "CANARY_METRICS_ADDR", default_value = "off")]
+    pub metrics_addr: String,
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! `canary stage` and `canary replay`: the pipeline as one process per stage
 //! over Kafka (see crates/canary-kafka).
 
-use crate::cli::{ReplayArgs, StageArgs, usage};
+use crate::cli::{ReplayArgs, SourceArgs, StageArgs, usage};
 use crate::config::Config;
-use crate::{metrics_server, signals};
+use crate::{metrics_server, signals, sources};
 use anyhow::{Context, Result, anyhow};
 use canary_kafka::{AggregateOptions, StageName, StageOptions};
 use std::sync::Arc;
@@ -158,5 +158,45 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         "replayed into {}",
         run.kafka.topics().raw
     );
+    Ok(())
+}
+
+pub fn source(args: &SourceArgs) -> Result<()> {
+    let cfg = Config::load(&args.config).map_err(usage)?;
+    let (brokers, kafka, extra) = args.kafka.resolve(cfg.kafka.as_ref())?;
+    // Tokens are read here: a missing one stops the process before anything starts.
+    let live = sources::resolve(&args.sources, &cfg.sources).map_err(usage)?;
+    let run = canary_kafka::ReplayRun {
+        brokers,
+        kafka,
+        extra_options: extra,
+        controls: Default::default(),
+        sort_by_time: false,
+        live: true,
+        end: false,
+    };
+    let (rt, metrics) = metrics_server::io_runtime()?;
+    let server = metrics_server::serve(&rt, &args.metrics_addr, &metrics)?;
+    let stop = signals::stop_on_signals(&rt, "sending what the sources read");
+    // A small queue: a stalled broker holds the sources back rather than memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+    sources::spawn(live, tx, &metrics, stop.clone());
+    let r = match canary_kafka::run_feed(&rx, &run, &stop) {
+        Err(canary_kafka::Error::Stopped) => Ok(None),
+        r => r.map(Some),
+    };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(s) = server {
+        s.stop();
+    }
+    if let Some(done) = r? {
+        tracing::info!(
+            records = done.lines,
+            dead_letters = done.dead_letters,
+            seconds = done.seconds,
+            "fed into {}",
+            run.kafka.topics().raw
+        );
+    }
     Ok(())
 }

@@ -70,6 +70,8 @@ fn main() -> ExitCode {
         Command::Stage(args) => kafka_cmd::stage(args),
         #[cfg(feature = "kafka")]
         Command::Replay(args) => kafka_cmd::replay(args),
+        #[cfg(feature = "kafka")]
+        Command::Source(args) => kafka_cmd::source(args),
     };
     match result {
         // A replay a signal cut short did not read all its input: unlike a

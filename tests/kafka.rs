@@ -1296,3 +1296,179 @@ fn notify_pages_each_alert_once_through_kill_9s_and_duplicates() {
     assert_eq!(hung[0], want_pages[0], "the unanswered page was the first");
     assert_eq!(got.len(), want_pages.len() + 1);
 }
+
+/// A Jetstream commit event for a post.
+fn jetstream_post(rkey: &str, text: &str, time_us: i64) -> String {
+    serde_json::json!({
+        "did": "did:plc:canarytest",
+        "time_us": time_us,
+        "kind": "commit",
+        "commit": {
+            "rev": "3l3qo2vutsw2b",
+            "operation": "create",
+            "collection": "app.bsky.feed.post",
+            "rkey": rkey,
+            "record": {
+                "$type": "app.bsky.feed.post",
+                "createdAt": canary_core::time::format_rfc3339(time_us / 1000),
+                "langs": ["en"],
+                "text": text,
+            },
+            "cid": "bafyreidwaivazkwu67xztlmuobx35hs2lnfh3kolmgfmucldvhd3sgzcqi"
+        }
+    })
+    .to_string()
+}
+
+#[test]
+fn a_live_source_feeds_the_raw_topic_until_sigterm() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let posts = [
+        ("3kfeed1", "acme support is great"),
+        ("3kfeed2", "acme lost my parcel again"),
+        ("3kfeed3", "nothing to see here"),
+    ];
+    let t0 = 1_733_400_000_000_000i64;
+    let mut frames: Vec<String> = posts
+        .iter()
+        .enumerate()
+        .map(|(i, (rkey, text))| jetstream_post(rkey, text, t0 + i as i64 * 1_000_000))
+        .collect();
+    frames.insert(2, "{\"kind\": \"commit\", not json".to_owned());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let ws_port = listener.local_addr().expect("addr").port();
+    let done = Arc::new(AtomicBool::new(false));
+    let server = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().expect("accept");
+            let mut ws = tungstenite::accept(tcp).expect("websocket");
+            for f in frames {
+                ws.send(tungstenite::Message::text(f)).expect("send");
+            }
+            ws.flush().expect("flush");
+            // Open and silent: the process must keep running until signalled.
+            let until = Instant::now() + Duration::from_secs(90);
+            while !done.load(Ordering::Relaxed) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let broker = Broker::start(&bin);
+    let dir = tmp("kafka-source");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("source.log");
+    let prefix = "feed-";
+    let port = common::free_port();
+    let mut child = canary()
+        .arg("source")
+        .arg(format!(
+            "jetstream=ws://127.0.0.1:{ws_port}/subscribe?wantedCollections=app.bsky.feed.post"
+        ))
+        .args(["--config", DEMO_CONFIG, "--brokers", &broker.addr])
+        .args(["--topic-prefix", prefix])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .env("CANARY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("start canary source");
+    wait_log(&log, "feeding live sources", Duration::from_secs(60));
+
+    let raw = format!("{prefix}raw");
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while records.len() < posts.len() && Instant::now() < deadline {
+        records = read_all(&broker.addr, &raw, prefix)
+            .into_values()
+            .map(|(format, payload)| {
+                assert_eq!(format.as_deref(), Some("canary-records"), "one record each");
+                serde_json::from_slice::<serde_json::Value>(&payload).expect("record json")
+            })
+            .collect();
+    }
+    let texts: Vec<&str> = records.iter().filter_map(|r| r["text"].as_str()).collect();
+    let want: Vec<&str> = posts.iter().map(|p| p.1).collect();
+    assert_eq!(texts, want, "raw topic: {records:?}");
+    assert_eq!(
+        records[0]["id"],
+        "at://did:plc:canarytest/app.bsky.feed.post/3kfeed1"
+    );
+
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", format!("{prefix}dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[&format!("{prefix}dead-letters")])
+        .expect("subscribe");
+    let mut dead = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dead.is_empty() && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
+            dead.push(
+                serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
+                    .expect("dead letter json"),
+            );
+        }
+    }
+    assert_eq!(dead.len(), 1, "one dead letter");
+    assert_eq!(dead[0]["stage"], "source", "{:?}", dead[0]);
+    assert!(
+        dead[0]["raw"].as_str().unwrap_or("").contains("not json"),
+        "{:?}",
+        dead[0]
+    );
+
+    let body = common::scrape(port).unwrap_or_default();
+    let (_, status) = terminate(&mut child, Duration::from_secs(30));
+    done.store(true, Ordering::Relaxed);
+    server.join().expect("server");
+    assert!(
+        body.contains("canary_source_connected{source=\"jetstream\"} 1"),
+        "{body}"
+    );
+    let status = status.expect("canary source exits on SIGTERM");
+    assert!(
+        status.success(),
+        "exit {status}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn canary_source_refuses_a_bad_source_before_connecting() {
+    let dir = tmp("kafka-source-bad");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let demo = std::fs::read_to_string(repo().join(DEMO_CONFIG)).expect("config");
+    let cfg = common::write(
+        &dir,
+        "canary.toml",
+        format!("{demo}\n[source.jetstream]\nidle_timeout = -1\n").as_bytes(),
+    );
+    // Nothing listens on port 1: a start that got that far would hang, not exit 2.
+    let good = repo().join(DEMO_CONFIG);
+    for (source, config, says) in [
+        ("jetstream", &cfg, "source.jetstream.idle_timeout"),
+        ("bluesky", &good, "unknown source"),
+        (
+            "jetstream=https://example.org/",
+            &good,
+            "source.jetstream.url",
+        ),
+    ] {
+        let out = canary()
+            .args(["source", source, "--config"])
+            .arg(config)
+            .args(["--brokers", "127.0.0.1:1"])
+            .output()
+            .expect("run canary source");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source}: {err}");
+        assert!(err.contains(says), "{source}: {err}");
+    }
+}

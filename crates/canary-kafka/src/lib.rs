@@ -38,7 +38,7 @@ pub use message::{
     CONTROL_HEADER, Envelope, FORMAT_HEADER, FORMAT_JSON_LINES, FORMAT_RECORDS, Kind,
 };
 pub use notify::{NotifyOptions, run_notify};
-pub use replay::{ReplayRun, Replayed, run_replay};
+pub use replay::{ReplayRun, Replayed, run_feed, run_replay};
 pub use stages::{StageOptions, run_stage};
 
 /// Errors of the Kafka adapters.

@@ -14,6 +14,7 @@ use rdkafka::producer::Producer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// What a replay needs besides its reader.
@@ -129,6 +130,56 @@ pub fn run_replay(
     }
     if run.end && !stop.load(Ordering::Relaxed) {
         out.send_end()?;
+    }
+    out.flush()?;
+    Ok(Replayed {
+        lines: out.sent(),
+        dead_letters: out.dead_letters(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes what live source threads send on `rx` (records as canary's record
+/// JSON, dead letters to the dead-letter topic) into the raw topic, each at
+/// once, until `stop` is set or every sender is gone; then sends what the
+/// channel still holds and waits for the acknowledgements. No end-of-replay
+/// marker: a live stream has no end. A stop before the topics exist is
+/// [`Error::Stopped`]. `run.controls` and `run.sort_by_time` do not apply.
+pub fn run_feed<T>(
+    rx: &Receiver<(Item, T)>,
+    run: &ReplayRun,
+    stop: &Arc<AtomicBool>,
+) -> Result<Replayed, Error> {
+    let options = run.kafka.client_options(&run.extra_options);
+    let topics = run.kafka.topics();
+    ensure_topics(&run.brokers, &options, &topics, run.kafka.partitions, stop)?;
+    let mut out = RawProducer::new(
+        &run.brokers,
+        &options,
+        &topics,
+        stop.clone(),
+        Duration::from_secs(10),
+    )?;
+    // No pacing or limits: every record passes.
+    let mut gate = ReplayGate::new(ReplayOptions::default());
+    tracing::info!(topic = %topics.raw, "feeding live sources");
+    let started = Instant::now();
+    let mut report = Report::new(started);
+    let mut next = |item: Item, out: &mut RawProducer| -> Result<(), Error> {
+        replay_item(item, &mut gate, out)?;
+        out.send_pack()
+    };
+    while !stop.load(Ordering::Relaxed) {
+        report.tick(&out, None);
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((item, _)) => next(item, &mut out)?,
+            Err(RecvTimeoutError::Timeout) => out.poll(),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // What the sources read before the stop still goes out.
+    while let Ok((item, _)) = rx.try_recv() {
+        next(item, &mut out)?;
     }
     out.flush()?;
     Ok(Replayed {
@@ -327,6 +378,11 @@ impl RawProducer {
     pub fn flush(&mut self) -> Result<(), Error> {
         self.send_pack()?;
         flush(&self.producer, &self.stopping)
+    }
+
+    /// Serves delivery reports while there is nothing to send.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
     }
 
     /// Lines sent so far.
