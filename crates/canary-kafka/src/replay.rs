@@ -48,6 +48,21 @@ pub struct Replayed {
     pub seconds: f64,
 }
 
+/// Creates the topics if needed and opens the raw topic's producer.
+fn open_raw(run: &ReplayRun, stop: &Arc<AtomicBool>) -> Result<(Topics, RawProducer), Error> {
+    let options = run.kafka.client_options(&run.extra_options);
+    let topics = run.kafka.topics();
+    ensure_topics(&run.brokers, &options, &topics, run.kafka.partitions, stop)?;
+    let out = RawProducer::new(
+        &run.brokers,
+        &options,
+        &topics,
+        stop.clone(),
+        Duration::from_secs(10),
+    )?;
+    Ok((topics, out))
+}
+
 /// Replays `reader` into the raw topic (creating the topics if needed) until
 /// it ends, `--limit` is reached or `stop` is set. A stop before the topics
 /// exist is [`Error::Stopped`].
@@ -56,16 +71,7 @@ pub fn run_replay(
     run: &ReplayRun,
     stop: &Arc<AtomicBool>,
 ) -> Result<Replayed, Error> {
-    let options = run.kafka.client_options(&run.extra_options);
-    let topics = run.kafka.topics();
-    ensure_topics(&run.brokers, &options, &topics, run.kafka.partitions, stop)?;
-    let mut out = RawProducer::new(
-        &run.brokers,
-        &options,
-        &topics,
-        stop.clone(),
-        Duration::from_secs(10),
-    )?;
+    let (topics, mut out) = open_raw(run, stop)?;
     let popts = reader.parse_options().clone();
     let mut gate = ReplayGate::new(run.controls.clone());
     let mut parsed = Vec::new();
@@ -150,16 +156,7 @@ pub fn run_feed<T>(
     run: &ReplayRun,
     stop: &Arc<AtomicBool>,
 ) -> Result<Replayed, Error> {
-    let options = run.kafka.client_options(&run.extra_options);
-    let topics = run.kafka.topics();
-    ensure_topics(&run.brokers, &options, &topics, run.kafka.partitions, stop)?;
-    let mut out = RawProducer::new(
-        &run.brokers,
-        &options,
-        &topics,
-        stop.clone(),
-        Duration::from_secs(10),
-    )?;
+    let (topics, mut out) = open_raw(run, stop)?;
     // No pacing or limits: every record passes.
     let mut gate = ReplayGate::new(ReplayOptions::default());
     tracing::info!(topic = %topics.raw, "feeding live sources");
