@@ -159,7 +159,7 @@ impl Scorer {
     }
 
     fn push_word(&mut self, t: &LangTable, raw: &str) {
-        fold::fold_word(raw, &mut self.word, &mut self.key);
+        fold::fold_word(raw, &mut self.word);
         let mut entry = t.words.get(self.word.as_str()).copied();
         if entry.is_none() {
             let w = self.word.as_str();

@@ -136,7 +136,6 @@ fn build() -> Tables {
 fn add_lexicon(t: &mut LangTable, text: &str, scale: f32) {
     let mut key = String::new();
     let mut part = String::new();
-    let mut scratch = String::new();
     for line in text.lines() {
         let Some((w, v)) = line.split_once('\t') else {
             continue;
@@ -146,7 +145,7 @@ fn add_lexicon(t: &mut LangTable, text: &str, scale: f32) {
         };
         key.clear();
         for (i, p) in w.split_whitespace().enumerate() {
-            fold_word(p, &mut part, &mut scratch);
+            fold_word(p, &mut part);
             if i > 0 {
                 key.push(' ');
             }
