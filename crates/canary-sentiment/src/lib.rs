@@ -21,10 +21,13 @@
 //! - **Output**: neg/neu/pos (3 decimals) and compound = s / √(s² + 15) (4
 //!   decimals), computed as VADER computes them.
 //!
-//! A [`Scorer`] keeps its scratch space and is written not to allocate once it
-//! has grown to the longest text (no allocation-counting test checks it yet).
+//! A text word costs one hash lookup: every clitic-stripped, ending-swapped
+//! and English form is resolved once, when the tables are built ([`index`]).
+//! A [`Scorer`] keeps its scratch space and allocates nothing once it has
+//! grown to the longest text (`tests/alloc.rs` counts).
 
 mod fold;
+mod index;
 mod rules;
 mod tables;
 
@@ -59,7 +62,6 @@ pub struct Scorer {
     toks: Vec<Tok>,
     norm: String,
     word: String,
-    key: String,
     vals: Vec<f32>,
 }
 
@@ -84,7 +86,6 @@ impl Scorer {
             toks: Vec::with_capacity(64),
             norm: String::with_capacity(256),
             word: String::with_capacity(32),
-            key: String::with_capacity(32),
             vals: Vec::with_capacity(64),
         }
     }
@@ -115,36 +116,45 @@ impl Scorer {
     fn tokenize(&mut self, t: &LangTable, text: &str) -> (usize, usize) {
         self.toks.clear();
         self.norm.clear();
+        let tables = self.tables;
         let (mut excl, mut quest) = (0, 0);
         for raw in text.split_whitespace() {
-            excl += raw.bytes().filter(|&b| b == b'!').count();
-            quest += raw.bytes().filter(|&b| b == b'?').count();
-            let bare = raw.trim_end_matches([',', '.', '!', '?', ';']);
-            if let Some(&v) = self
-                .tables
-                .emoticons
-                .get(bare)
-                .or_else(|| self.tables.emoticons.get(raw))
-            {
-                self.toks.push(Tok {
-                    valence: v,
-                    ..Tok::default()
-                });
-                continue;
+            let mut punct = false;
+            for b in raw.bytes() {
+                excl += usize::from(b == b'!');
+                quest += usize::from(b == b'?');
+                punct |= b.is_ascii_punctuation();
+            }
+            // Every emoticon has ASCII punctuation in it.
+            if punct {
+                let bare = raw.trim_end_matches([',', '.', '!', '?', ';']);
+                if let Some(&v) = tables
+                    .emoticons
+                    .get(bare)
+                    .or_else(|| tables.emoticons.get(raw))
+                {
+                    self.toks.push(Tok {
+                        valence: v,
+                        ..Tok::default()
+                    });
+                    continue;
+                }
             }
             if raw.starts_with("http") || raw.starts_with('@') {
                 continue;
             }
             let mut start = None;
             for (i, c) in raw.char_indices() {
-                if c.is_alphanumeric() {
+                if tables.is_alphanumeric(c) {
                     start.get_or_insert(i);
                     continue;
                 }
                 if let Some(s) = start.take() {
                     self.push_word(t, &raw[s..i]);
                 }
-                if let Some(&v) = self.tables.emoji.get(&c) {
+                if c >= tables.emoji_min
+                    && let Some(&v) = tables.emoji.get(&c)
+                {
                     self.toks.push(Tok {
                         valence: v,
                         ..Tok::default()
@@ -159,33 +169,16 @@ impl Scorer {
     }
 
     fn push_word(&mut self, t: &LangTable, raw: &str) {
-        fold::fold_word(raw, &mut self.word);
-        let mut entry = t.words.get(self.word.as_str()).copied();
-        if entry.is_none() {
-            let w = self.word.as_str();
-            entry = t.words_with_prefix_stripped(w);
-        }
-        if entry.is_none() {
-            entry = t.inflected(&self.word, &mut self.key);
-        }
         if !self.norm.is_empty() {
             self.norm.push(' ');
         }
-        let start = self.norm.len() as u32;
+        let start = self.norm.len();
+        fold::fold_word(raw, &mut self.word);
         self.norm.push_str(&self.word);
-        if entry.is_none()
-            && t.english_fallback
-            && let Some(&v) = self.tables.english.get(self.word.as_str())
-        {
-            entry = Some(Entry {
-                valence: v,
-                ..Entry::default()
-            });
-        }
-        let entry = entry.unwrap_or_default();
+        let entry = t.index.get(self.word.as_str()).copied().unwrap_or_default();
         self.toks.push(Tok {
             valence: entry.valence,
-            start,
+            start: start as u32,
             end: self.norm.len() as u32,
             word: true,
             entry,
@@ -262,40 +255,6 @@ impl Scorer {
                 }
             }
         }
-    }
-}
-
-impl LangTable {
-    fn words_with_prefix_stripped(&self, w: &str) -> Option<Entry> {
-        let prefixes = self.prefixes;
-        prefixes.iter().find_map(|p| {
-            let rest = w.strip_prefix(p)?;
-            (rest.chars().count() >= 2)
-                .then(|| self.words.get(rest))
-                .flatten()
-                .filter(|e| e.valence != 0.0)
-                .copied()
-        })
-    }
-}
-
-impl LangTable {
-    /// The entry of `w` with an inflection ending swapped, when `w` has at
-    /// least four chars and the swapped form is a lexicon word.
-    fn inflected(&self, w: &str, key: &mut String) -> Option<Entry> {
-        if w.chars().count() < 4 {
-            return None;
-        }
-        self.suffixes.iter().find_map(|&(from, to)| {
-            let stem = w.strip_suffix(from)?;
-            key.clear();
-            key.push_str(stem);
-            key.push_str(to);
-            self.words
-                .get(key.as_str())
-                .filter(|e| e.valence != 0.0)
-                .copied()
-        })
     }
 }
 

@@ -51,7 +51,7 @@ impl Hasher for Fx {
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
 /// What a folded word is to one language.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Entry {
     pub valence: f32,
     pub negator: bool,
@@ -65,6 +65,9 @@ pub(crate) struct Entry {
 
 pub(crate) struct LangTable {
     pub words: FxMap<Box<str>, Entry>,
+    /// What each folded text word resolves to ([`crate::index`]), built last
+    /// from `words`, the clitics, the endings and the English fallback.
+    pub index: FxMap<Box<str>, Entry>,
     /// Multi-word entries, keyed by their folded words joined by one space.
     pub phrases: FxMap<Box<str>, f32>,
     /// Prefix clitics to retry a missing word without.
@@ -80,8 +83,23 @@ pub(crate) struct Tables {
     pub emoji: FxMap<char, f32>,
     /// VADER's emoticons (`:)`, `:-(`, `<3`), matched as whole tokens.
     pub emoticons: FxMap<Box<str>, f32>,
-    /// VADER's English words, for English words in other languages' posts.
-    pub english: FxMap<Box<str>, f32>,
+    /// `char::is_alphanumeric` of every char below U+0800 (Latin, Greek,
+    /// Cyrillic, Arabic), one bit each: the standard library's own lookup
+    /// costs a table search per non-ASCII char.
+    pub alnum_low: [u64; 32],
+    /// The lowest emoji char: anything below it is looked up no further.
+    pub emoji_min: char,
+}
+
+impl Tables {
+    pub(crate) fn is_alphanumeric(&self, c: char) -> bool {
+        let i = c as usize;
+        if i < 0x800 {
+            self.alnum_low[i / 64] & (1 << (i % 64)) != 0
+        } else {
+            c.is_alphanumeric()
+        }
+    }
 }
 
 pub(crate) fn tables() -> &'static Tables {
@@ -90,10 +108,12 @@ pub(crate) fn tables() -> &'static Tables {
 }
 
 fn build() -> Tables {
+    let english = english();
     let mut langs = Vec::with_capacity(Lang::ALL.len());
     for lang in Lang::ALL {
         let mut t = LangTable {
             words: FxMap::default(),
+            index: FxMap::default(),
             phrases: FxMap::default(),
             prefixes: lang.rules().prefixes,
             suffixes: lang.rules().suffixes,
@@ -122,13 +142,22 @@ fn build() -> Tables {
                 e.valence = 0.0;
             }
         }
+        t.index = crate::index::build(&t, &english);
         langs.push(t);
+    }
+    let emoji = emoji_valences();
+    let mut alnum_low = [0u64; 32];
+    for i in 0..0x800u32 {
+        if char::from_u32(i).is_some_and(char::is_alphanumeric) {
+            alnum_low[i as usize / 64] |= 1 << (i % 64);
+        }
     }
     Tables {
         langs,
-        emoji: emoji_valences(),
+        emoji_min: emoji.keys().copied().min().unwrap_or(char::MAX),
+        emoji,
         emoticons: emoticons(),
-        english: english(),
+        alnum_low,
     }
 }
 
@@ -213,7 +242,8 @@ fn emoticons() -> FxMap<Box<str>, f32> {
     m
 }
 
-fn english() -> FxMap<Box<str>, f32> {
+/// VADER's English words, for English words in other languages' posts.
+pub(crate) fn english() -> FxMap<Box<str>, f32> {
     let mut m = FxMap::default();
     for line in canary_vader::LEXICON.lines() {
         let mut f = line.split('\t');
