@@ -207,6 +207,10 @@ fn run(args: &RunArgs) -> Result<()> {
         alert_tx: sinks.as_mut().map(|s| s.sender()),
         observe: report.observer(),
         triage: triage.map(|f| Box::new(LineOut(f)) as Box<dyn Write + Send>),
+        triage_tx: sinks
+            .as_mut()
+            .filter(|s| s.wants_triage())
+            .map(|s| s.triage_sender()),
     };
     if let Some(tx) = feed {
         sources::spawn(live_sources, tx, &metrics, stop.clone());

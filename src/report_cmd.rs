@@ -218,6 +218,7 @@ pub(crate) fn backtest(args: &BacktestArgs) -> Result<()> {
         alert_tx: None,
         observe: Some(observer(&run_a)),
         triage: None,
+        triage_tx: None,
     };
     let summary = pipeline.run(outputs, &canary_telemetry::Metrics::new()?)?;
     for line in summary.to_string().lines() {

@@ -5,63 +5,14 @@
 mod common;
 use common::*;
 
-use canary_core::Post;
-use canary_core::time::civil_from_days;
 use canary_testkit::care::{CONFIG, conversations};
-use serde_json::{Value, json};
-
-fn created_at(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    let s = ms.div_euclid(1000).rem_euclid(86_400);
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][m as usize - 1];
-    format!(
-        "{wd} {mon} {d:02} {:02}:{:02}:{:02} +0000 {y}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-fn status(p: &Post) -> Value {
-    let body = |p: &Post, id: &str| {
-        json!({
-            "id_str": id,
-            "created_at": created_at(p.event_ms),
-            "timestamp_ms": p.event_ms.to_string(),
-            "text": p.text,
-            "lang": "en",
-            "user": {"screen_name": p.author},
-            "entities": {"hashtags": [], "user_mentions":
-                p.mentions.iter().map(|m| json!({"screen_name": m})).collect::<Vec<_>>()},
-            "in_reply_to_status_id_str": p.reply_to,
-            "in_reply_to_screen_name": p.reply_to_author,
-        })
-    };
-    let mut v = body(p, &p.id);
-    if p.retweet {
-        let mut original = p.clone();
-        original.author = Some("angry".into());
-        v["retweeted_status"] = body(&original, "1");
-        v["text"] = json!(format!("RT @angry: {}", p.text));
-    }
-    v
-}
 
 #[test]
 fn triage_out_and_window_fields_equal_what_the_generator_knows() {
     let conv = conversations(false);
     let dir = tmp("care");
     let cfg = write(&dir, "canary.toml", CONFIG.as_bytes());
-    let lines: String = conv
-        .posts
-        .iter()
-        .map(|p| status(p).to_string() + "\n")
-        .collect();
-    let input = write(&dir, "conversations.jsonl", lines.as_bytes());
+    let input = write(&dir, "conversations.jsonl", care_lines(&conv).as_bytes());
     let triage = dir.join("triage.jsonl");
     let out = run_ok(&[
         "run",
@@ -124,4 +75,100 @@ fn triage_out_and_window_fields_equal_what_the_generator_knows() {
         seen += usize::from(truth.contains_key(&start));
     }
     assert_eq!(seen, truth.len());
+}
+
+/// `[[sink]]`s with `events = ["triage"]` get the records `--triage-out`
+/// holds, in the same order; the default sink keeps getting alerts only.
+#[test]
+fn triage_sinks_receive_what_triage_out_holds() {
+    use canary_testkit::receiver::{Receiver, Reply};
+    let conv = conversations(false);
+    let dir = tmp("care-sinks");
+    // The triage webhook's first answer is a 503: retried like an alert.
+    let (hook, chat, alerts) = (
+        Receiver::start(&[Reply::Status(503)]),
+        Receiver::start(&[]),
+        Receiver::start(&[]),
+    );
+    let cfg = write(
+        &dir,
+        "canary.toml",
+        format!(
+            "{CONFIG}\n[[sink]]\ntype = \"webhook\"\nname = \"care-hook\"\nevents = [\"triage\"]\n\
+             url = \"{}\"\nbackoff = \"20ms\"\n\n\
+             [[sink]]\ntype = \"slack\"\nname = \"care-chat\"\nevents = [\"triage\", \"alert\"]\nurl = \"{}\"\n\n\
+             [[sink]]\ntype = \"webhook\"\nname = \"pages\"\nurl = \"{}\"\n",
+            hook.url("/triage"),
+            chat.url("/services/T/B/x"),
+            alerts.url("/alerts"),
+        )
+        .as_bytes(),
+    );
+    let input = write(&dir, "conversations.jsonl", care_lines(&conv).as_bytes());
+    let triage = dir.join("triage.jsonl");
+    let out = canary()
+        .env("CANARY_LOG", "info")
+        .args(["run", "--metrics-addr", "off", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .arg("--triage-out")
+        .arg(&triage)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let written = json_lines(&std::fs::read(&triage).unwrap());
+    let opened = written.iter().filter(|t| t["status"] == "open").count();
+    assert!(opened > 5 && written.len() > opened, "{written:#?}");
+
+    let got: Vec<serde_json::Value> = hook.requests()[1..].iter().map(|r| r.json()).collect();
+    assert_eq!(
+        got, written,
+        "the triage webhook gets the --triage-out records"
+    );
+    let printed = json_lines(&out.stdout);
+    let paged: Vec<serde_json::Value> = alerts.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(paged, printed, "a sink without `events` gets alerts only");
+    // Slack: one line per triage record, in order, beside the alerts.
+    let texts: Vec<String> = chat
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .filter(|t| !t.contains(" alert "))
+        .collect();
+    assert_eq!(texts.len(), written.len());
+    for (text, t) in texts.iter().zip(&written) {
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.contains(&format!("_(post {}", t["id"].as_str().unwrap())),
+            "{text}"
+        );
+        let head = if t["status"] == "open" {
+            ":speech_balloon: *acme* needs an answer ("
+        } else {
+            ":white_check_mark: *acme* answered *@"
+        };
+        assert!(text.starts_with(head), "{text}");
+    }
+    assert_eq!(
+        chat.requests().len(),
+        written.len() + printed.len(),
+        "{texts:#?}"
+    );
+    // Counted like alerts, per sink.
+    for (sink, ok, retry) in [
+        ("care-hook", written.len(), 1),
+        ("care-chat", written.len() + printed.len(), 0),
+        ("pages", printed.len(), 0),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("sink deliveries") && l.contains(&format!("sink={sink} ")))
+            .unwrap_or_else(|| panic!("no deliveries line for {sink}: {log}"));
+        assert!(
+            line.contains(&format!("ok={ok} retry={retry} failed=0 dropped=0")),
+            "{line}"
+        );
+    }
 }

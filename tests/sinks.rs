@@ -150,3 +150,43 @@ fn dead_endpoints_do_not_hold_up_the_run_and_failures_are_counted() {
     assert!(hang.wait_for(1, Duration::from_secs(1)).len() == 1);
     assert!(!log.contains("PDKEY"), "{log}");
 }
+
+#[test]
+fn bad_events_lists_stop_the_run_before_any_work() {
+    let dir = tmp("sink-events");
+    let alerts = dir.join("alerts.jsonl");
+    for (table, want) in [
+        (
+            "[[sink]]\ntype = \"pagerduty\"\nrouting_key = \"k\"\nevents = [\"triage\"]\n",
+            "key `sink.1.events`: pagerduty sinks take alerts only: send \"triage\" records to a slack or webhook sink",
+        ),
+        (
+            "[[sink]]\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9\"\nevents = [\"alert\", \"triage\"]\n",
+            "key `sink.1.events`: alertmanager sinks take alerts only",
+        ),
+        (
+            "[[sink]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nevents = []\n",
+            "key `sink.1.events`: must name at least one of \"alert\" and \"triage\"",
+        ),
+        (
+            "[[sink]]\ntype = \"slack\"\nurl = \"http://127.0.0.1:9/\"\nevents = [\"triages\"]\n",
+            "unknown variant `triages`, expected `alert` or `triage`",
+        ),
+    ] {
+        let cfg = config_with(&dir, table);
+        let out = canary()
+            .args(["run", "--metrics-addr", "off", "--config"])
+            .arg(&cfg)
+            .args(["--input", DEMO_STREAM, "--alerts-out"])
+            .arg(&alerts)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{table}");
+        let log = log_of(&out);
+        assert!(log.contains(want), "{table}: {log}");
+        assert!(!alerts.exists(), "no output was opened");
+        let out = canary().args(["check-config"]).arg(&cfg).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(log_of(&out).contains(want), "{}", log_of(&out));
+    }
+}

@@ -117,3 +117,55 @@ pub fn scrape_demo_run() -> String {
     assert!(finished, "the replay did not finish in time");
     body.expect("no complete scrape of /metrics")
 }
+
+/// `ms` in v1.1 `created_at` form.
+pub fn created_at(ms: i64) -> String {
+    use canary_core::time::civil_from_days;
+    let days = ms.div_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let s = ms.div_euclid(1000).rem_euclid(86_400);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][m as usize - 1];
+    format!(
+        "{wd} {mon} {d:02} {:02}:{:02}:{:02} +0000 {y}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// A generated post as a v1.1 status line (reply fields, mentions, retweets).
+pub fn status(p: &canary_core::Post) -> serde_json::Value {
+    let body = |p: &canary_core::Post, id: &str| {
+        serde_json::json!({
+            "id_str": id,
+            "created_at": created_at(p.event_ms),
+            "timestamp_ms": p.event_ms.to_string(),
+            "text": p.text,
+            "lang": "en",
+            "user": {"screen_name": p.author},
+            "entities": {"hashtags": [], "user_mentions":
+                p.mentions.iter().map(|m| serde_json::json!({"screen_name": m})).collect::<Vec<_>>()},
+            "in_reply_to_status_id_str": p.reply_to,
+            "in_reply_to_screen_name": p.reply_to_author,
+        })
+    };
+    let mut v = body(p, &p.id);
+    if p.retweet {
+        let mut original = p.clone();
+        original.author = Some("angry".into());
+        v["retweeted_status"] = body(&original, "1");
+        v["text"] = serde_json::json!(format!("RT @angry: {}", p.text));
+    }
+    v
+}
+
+/// The generated care conversations as v1.1 status lines, in stream order.
+pub fn care_lines(conv: &canary_testkit::care::Conversations) -> String {
+    conv.posts
+        .iter()
+        .map(|p| status(p).to_string() + "\n")
+        .collect()
+}

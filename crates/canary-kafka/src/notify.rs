@@ -1,16 +1,20 @@
-//! The notify stage: alert records from the `alerts` topic to the config's
-//! `[[sink]]`s, through the same `canary-sinks` code as `canary run`.
+//! The notify stage: alert records from the `alerts` topic, and triage
+//! records from the `triage` topic when a sink's `events` ask for them, to the
+//! config's `[[sink]]`s, through the same `canary-sinks` code as `canary run`.
+//! Each topic has its own consumer loop (the triage one in the group
+//! `<group prefix>notify-triage`).
 //!
-//! Delivery guarantee: the topic is at-least-once (a restarted aggregate
-//! emits its alerts again), so each record is keyed by alert id and state and
-//! delivered once per key. The stage stores its input offsets only after every
-//! sink has delivered the batch's alerts or given up on them (counted
-//! `failed` or `dropped` in `canary_sink_deliveries_total`). Before storing
-//! them it appends the delivered keys to `<state-dir>/notify-delivered.keys`
-//! and fsyncs it, so a `kill -9` after a page and before the offset commit
-//! does not page again; a kill between the HTTP answer and that fsync (a few
-//! microseconds) can. A kill before delivery loses nothing: the offsets were
-//! not stored, so the restarted stage reads the alert again.
+//! Delivery guarantee: both topics are at-least-once (a restarted aggregate
+//! emits its records again), so each record is keyed (alert id and state;
+//! watch, post id and triage status) and delivered once per key. A loop
+//! stores its input offsets only after every sink has delivered the batch's
+//! records or given up on them (counted `failed` or `dropped` in
+//! `canary_sink_deliveries_total`). Before storing them it appends the
+//! delivered keys to `<state-dir>/notify-delivered.keys` and fsyncs it, so a
+//! `kill -9` after a page and before the offset commit does not page again; a
+//! kill between the HTTP answer and that fsync (a few microseconds) can. A
+//! kill before delivery loses nothing: the offsets were not stored, so the
+//! restarted stage reads the record again.
 
 use crate::config::StageName;
 use crate::producer::{Outputs, dead_letter};
@@ -18,14 +22,15 @@ use crate::runner::{self, InMessage, Processor};
 use crate::stages::StageOptions;
 use crate::{Error, Topics};
 use canary_core::aggregate::{Alert, AlertState};
-use canary_sinks::{Outcome, Sink, Sinks};
+use canary_core::care::TriageRecord;
+use canary_sinks::{Event, Outcome, Sink, Sinks};
 use canary_telemetry::Metrics;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -89,10 +94,21 @@ impl Delivered {
     }
 }
 
+/// Which topic a consumer loop of the notify stage reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// Alert records, for sinks whose `events` include `alert`.
+    Alerts,
+    /// Triage records, for sinks whose `events` include `triage`.
+    Triage,
+}
+
 struct Notify {
+    feed: Feed,
     topics: Topics,
-    sinks: Sinks,
-    delivered: Delivered,
+    sinks: Arc<Sinks>,
+    /// Shared by both loops: one file of keys, whichever topic they came from.
+    delivered: Arc<Mutex<Delivered>>,
     /// Keys offered to the sinks in this batch, not yet settled.
     offered: Vec<String>,
     stop: Arc<AtomicBool>,
@@ -108,18 +124,42 @@ fn alert_key(a: &Alert) -> String {
     format!("{}/{state}", a.alert_id)
 }
 
+impl Notify {
+    /// The record in `m`, its delivery key, and a log line's worth of it;
+    /// Err: the dead-letter reason and why.
+    fn decode(&self, payload: &[u8]) -> Result<(Event, String), (&'static str, String)> {
+        match self.feed {
+            Feed::Alerts => serde_json::from_slice::<Alert>(payload)
+                .map(|a| {
+                    let key = alert_key(&a);
+                    (Event::Alert(a), key)
+                })
+                .map_err(|e| ("bad_alert", e.to_string())),
+            // `triage/<watch>/<post id>/<status>`: never an alert key, which
+            // starts with the watch name and ends in firing or resolved.
+            Feed::Triage => serde_json::from_slice::<TriageRecord>(payload)
+                .map(|t| {
+                    let e = Event::Triage(t);
+                    let key = e.id().into_owned();
+                    (e, key)
+                })
+                .map_err(|e| ("bad_triage", e.to_string())),
+        }
+    }
+}
+
 impl Processor for Notify {
     fn process(&mut self, m: &InMessage<'_>, out: &mut Outputs) -> Result<(), Error> {
-        let alert: Alert = match serde_json::from_slice(m.payload) {
-            Ok(a) => a,
-            Err(e) => {
+        let (event, key) = match self.decode(m.payload) {
+            Ok(d) => d,
+            Err((reason, detail)) => {
                 out.dead_letter(
-                    "bad_alert",
+                    reason,
                     dead_letter(
                         &self.topics,
                         StageName::Notify,
-                        "bad_alert",
-                        e.to_string(),
+                        reason,
+                        detail,
                         m,
                         None,
                         m.payload,
@@ -128,13 +168,26 @@ impl Processor for Notify {
                 return Ok(());
             }
         };
-        let key = alert_key(&alert);
-        if self.delivered.keys.contains(&key) || self.offered.contains(&key) {
+        let known = self
+            .delivered
+            .lock()
+            .expect("not poisoned")
+            .keys
+            .contains(&key);
+        if known || self.offered.contains(&key) {
             out.dropped("duplicate");
             return Ok(());
         }
-        info!(alert_id = %alert.alert_id, key = %key, watch = %alert.watch, lang = %alert.lang, "delivering alert");
-        self.sinks.offer(&alert);
+        match &event {
+            Event::Alert(a) => {
+                info!(alert_id = %a.alert_id, key = %key, watch = %a.watch, lang = %a.lang, "delivering alert");
+                self.sinks.offer(a);
+            }
+            Event::Triage(t) => {
+                info!(key = %key, watch = %t.watch, "delivering triage record");
+                self.sinks.offer_triage(t);
+            }
+        }
         self.offered.push(key);
         Ok(())
     }
@@ -159,7 +212,7 @@ impl Processor for Notify {
 }
 
 impl Notify {
-    /// Waits until the sinks have delivered or given up on every alert
+    /// Waits until the sinks have delivered or given up on every record
     /// offered, then records their keys.
     fn settle(&mut self) -> Result<(), Error> {
         if self.offered.is_empty() {
@@ -173,16 +226,23 @@ impl Notify {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= self.shutdown_timeout {
                     warn!(
-                        alerts = self.offered.len(),
-                        "stopping before the sinks settled: offsets not stored, the alerts are read again at restart"
+                        records = self.offered.len(),
+                        "stopping before the sinks settled: offsets not stored, the records are read again at restart"
                     );
                     return Err(Error::Undelivered(self.offered.len() as u64));
                 }
             }
         }
         let offered = std::mem::take(&mut self.offered);
-        self.delivered.record(&offered)?;
-        info!(alerts = offered.len(), "alerts delivered");
+        self.delivered
+            .lock()
+            .expect("not poisoned")
+            .record(&offered)?;
+        let what = match self.feed {
+            Feed::Alerts => "alerts delivered",
+            Feed::Triage => "triage records delivered",
+        };
+        info!(records = offered.len(), "{what}");
         Ok(())
     }
 }
@@ -230,20 +290,60 @@ fn notify_inner(
             .with_label_values(&[sink, outcome.as_str()])
             .inc();
     });
-    let sinks = Sinks::start(rt, notify.sinks.clone(), observer);
+    let sinks = Arc::new(Sinks::start(rt, notify.sinks.clone(), observer));
     info!(sinks = ?sinks.names(), known = delivered.keys.len(), "notify stage");
-    let p = Notify {
+    let delivered = Arc::new(Mutex::new(delivered));
+    let mut feeds = Vec::new();
+    if notify.sinks.iter().any(|s| s.events.alert) {
+        feeds.push((Feed::Alerts, common.clone()));
+    }
+    if sinks.wants_triage() {
+        // Its own group: each topic's offsets are stored as its own records
+        // settle, and neither loop waits on the other's rebalances.
+        let mut c = common.clone();
+        c.input = c.topics.triage.clone();
+        c.group = format!("{}-triage", c.group);
+        feeds.push((Feed::Triage, c));
+    }
+    let processor = |feed| Notify {
+        feed,
         topics: common.topics.clone(),
-        sinks,
-        delivered,
+        sinks: sinks.clone(),
+        delivered: delivered.clone(),
         offered: Vec::new(),
         stop: stop.clone(),
         shutdown_timeout: opts.shutdown_timeout,
     };
-    let p = runner::run_loop(StageName::Notify, &common, producer, p, metrics, stop)?;
+    let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
+        let loops: Vec<_> = feeds
+            .iter()
+            .map(|(feed, c)| {
+                let p = processor(*feed);
+                let producer = producer.clone();
+                scope.spawn(move || {
+                    // A loop that fails sets `stop`, which ends the other one.
+                    runner::run_loop(StageName::Notify, c, producer, p, metrics, stop).map(drop)
+                })
+            })
+            .collect();
+        loops
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    // A stop before consuming is no failure (see `run_notify`).
+    if let Some(e) = results
+        .into_iter()
+        .filter_map(Result::err)
+        .find(|e| !matches!(e, Error::Stopped))
+    {
+        return Err(e);
+    }
     // Everything offered was settled before its offsets were stored: what is
     // still queued here is a re-send of a firing alert, which may go.
-    let _ = p.sinks.shutdown(Duration::from_secs(1));
+    if let Ok(sinks) = Arc::try_unwrap(sinks) {
+        let _ = sinks.shutdown(Duration::from_secs(1));
+    }
     Ok(())
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Common {
     pub options: BTreeMap<String, String>,
     pub group: String,
     pub topics: Topics,
+    /// The topic consumed (the stage's input, or the notify stage's `triage`).
+    pub input: String,
     pub max_batch: usize,
     /// After a stop request, how long outputs may still wait for the broker.
     pub shutdown_timeout: Duration,
@@ -349,7 +351,7 @@ pub(crate) fn run_loop<P: Processor>(
     metrics: &canary_telemetry::Metrics,
     stop: &Arc<AtomicBool>,
 ) -> Result<P, Error> {
-    let input = stage.input(&common.topics).to_owned();
+    let input = common.input.clone();
     let shared = Arc::new(Shared {
         processor: Mutex::new(Some(processor)),
         producer: producer.clone(),

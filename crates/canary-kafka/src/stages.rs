@@ -52,11 +52,13 @@ pub struct StageOptions {
 
 impl StageOptions {
     pub(crate) fn common(&self, stage: StageName) -> Common {
+        let topics = self.kafka.topics();
         Common {
             brokers: self.brokers.clone(),
             options: self.kafka.client_options(&self.extra_options),
             group: self.kafka.group(stage),
-            topics: self.kafka.topics(),
+            input: stage.input(&topics).to_owned(),
+            topics,
             max_batch: self.max_batch.max(1),
             shutdown_timeout: self.shutdown_timeout,
         }

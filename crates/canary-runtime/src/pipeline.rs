@@ -95,6 +95,9 @@ pub struct Outputs {
     pub observe: Option<Observer>,
     /// Social-care triage records, one JSON object per line, if wanted.
     pub triage: Option<Box<dyn Write + Send>>,
+    /// Every triage record is also offered here (sinks with `events =
+    /// ["triage"]`), if set.
+    pub triage_tx: Option<std::sync::mpsc::Sender<canary_core::care::TriageRecord>>,
 }
 
 /// Sees each output of an aggregate stage, on the aggregate thread.
@@ -341,7 +344,7 @@ fn run_built(p: Pipeline, outputs: Outputs, metrics: &Metrics) -> Result<Summary
         guard,
         rx_agg,
         (outputs.alerts, outputs.triage),
-        (outputs.alert_tx, outputs.observe, shadow),
+        (outputs.alert_tx, outputs.triage_tx, outputs.observe, shadow),
         opts,
         metrics,
         &dead,
@@ -873,14 +876,18 @@ fn refused(p: &Post, origin: &Origin, reason: &str, detail: String) -> DeadLette
     )
 }
 
+/// Where the aggregate thread offers records to the sinks, if anywhere.
+type Tx<T> = Option<std::sync::mpsc::Sender<T>>;
+
 #[allow(clippy::too_many_arguments)]
 fn aggregate(
     agg: Aggregator,
     guard: FutureGuard,
     rx: Receiver<Batch>,
     (mut alerts, mut triage): (Box<dyn Write + Send>, Option<Box<dyn Write + Send>>),
-    (alert_tx, mut observe, mut shadow): (
-        Option<std::sync::mpsc::Sender<canary_core::aggregate::Alert>>,
+    (alert_tx, triage_tx, mut observe, mut shadow): (
+        Tx<canary_core::aggregate::Alert>,
+        Tx<canary_core::care::TriageRecord>,
         Option<Observer>,
         Option<Shadow>,
     ),
@@ -921,6 +928,9 @@ fn aggregate(
                             what: "triage",
                             source,
                         })?;
+                    }
+                    if let Some(tx) = &triage_tx {
+                        let _ = tx.send(t.clone());
                     }
                     continue;
                 }
@@ -1104,6 +1114,7 @@ mod tests {
             alert_tx: None,
             observe: None,
             triage: None,
+            triage_tx: None,
         };
         let mut s = run(
             &spec,
@@ -1171,6 +1182,7 @@ mod tests {
             alert_tx: None,
             observe: Some(collecting(&seen)),
             triage: None,
+            triage_tx: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let s = Pipeline::new(&spec, &opts, stop)

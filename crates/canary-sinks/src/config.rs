@@ -49,12 +49,41 @@ impl Serialize for Secret {
     }
 }
 
+/// A kind of record a sink can be sent (`events = [...]` in its table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Alert records, firing then resolved.
+    Alert,
+    /// Social-care triage records, `open` then `answered`.
+    Triage,
+}
+
+/// The kinds of record a resolved sink is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Events {
+    /// Alert records.
+    pub alert: bool,
+    /// Triage records.
+    pub triage: bool,
+}
+
+impl Default for Events {
+    /// Alerts only, as a table without `events` asks.
+    fn default() -> Self {
+        Events {
+            alert: true,
+            triage: false,
+        }
+    }
+}
+
 /// Queueing and retry settings, the same for every sink type.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Delivery {
-    /// Alerts held per sink while its endpoint is slow or down.
+    /// Records held per sink while its endpoint is slow or down.
     pub queue: usize,
-    /// Attempts per alert, the first included.
+    /// Attempts per record, the first included.
     pub max_attempts: u32,
     /// Wait before the first retry; doubled after each failed attempt.
     pub backoff: Duration,
@@ -101,12 +130,16 @@ macro_rules! sink_struct {
             /// Label in metrics and logs; defaults to the sink type.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub name: Option<String>,
+            /// What the sink is sent: `"alert"`, `"triage"` or both
+            /// (default `["alert"]`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub events: Option<Vec<EventKind>>,
             $($(#[$fm])* pub $field: $ty,)*
-            /// Alerts held while the endpoint is slow or down (default 1000).
-            /// When full, the oldest queued alert is dropped and counted.
+            /// Records held while the endpoint is slow or down (default 1000).
+            /// When full, the oldest queued record is dropped and counted.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub queue: Option<usize>,
-            /// Attempts per alert, the first included (default 5).
+            /// Attempts per record, the first included (default 5).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub max_attempts: Option<u32>,
             /// Wait before the first retry, doubled each time (default "500ms").
@@ -165,7 +198,7 @@ sink_struct! {
 }
 
 sink_struct! {
-    /// A generic JSON webhook: the alert record is POSTed as is.
+    /// A generic JSON webhook: the alert or triage record is POSTed as is.
     WebhookConfig {
         /// The URL inline.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,7 +282,7 @@ pub enum Target {
         /// Severity of trigger events.
         severity: String,
     },
-    /// The alert record as JSON.
+    /// The record as JSON.
     Webhook {
         /// URL.
         url: Secret,
@@ -297,6 +330,8 @@ pub struct Sink {
     pub target: Target,
     /// Queue and retry settings.
     pub delivery: Delivery,
+    /// What it is sent.
+    pub events: Events,
 }
 
 fn cfg_err(key: &str, message: impl Into<String>) -> Error {
@@ -413,6 +448,45 @@ impl SinkConfig {
         }
     }
 
+    /// The `events` list as written, if it is.
+    fn events_given(&self) -> Option<&[EventKind]> {
+        match self {
+            SinkConfig::Slack(c) => c.events.as_deref(),
+            SinkConfig::PagerDuty(c) => c.events.as_deref(),
+            SinkConfig::Webhook(c) => c.events.as_deref(),
+            SinkConfig::Alertmanager(c) => c.events.as_deref(),
+        }
+    }
+
+    /// Checks `events` against what this sink type can carry.
+    fn events(&self) -> Result<Events, Error> {
+        let Some(given) = self.events_given() else {
+            return Ok(Events::default());
+        };
+        if given.is_empty() {
+            return Err(cfg_err(
+                "events",
+                "must name at least one of \"alert\" and \"triage\" (or be left out: alerts only)",
+            ));
+        }
+        let ev = Events {
+            alert: given.contains(&EventKind::Alert),
+            triage: given.contains(&EventKind::Triage),
+        };
+        // An incident per post to answer, or an alert per post in
+        // Alertmanager, would bury the pages: triage goes to chat or webhooks.
+        if ev.triage && matches!(self, SinkConfig::PagerDuty(_) | SinkConfig::Alertmanager(_)) {
+            return Err(cfg_err(
+                "events",
+                format!(
+                    "{} sinks take alerts only: send \"triage\" records to a slack or webhook sink",
+                    self.type_name()
+                ),
+            ));
+        }
+        Ok(ev)
+    }
+
     /// The label used in metrics and logs.
     pub fn name(&self) -> &str {
         let n = match self {
@@ -426,6 +500,7 @@ impl SinkConfig {
 
     /// Reads the secrets and checks every setting. Errors name the key within the table.
     pub fn resolve(&self) -> Result<Sink, Error> {
+        let events = self.events()?;
         let (target, delivery) = match self {
             SinkConfig::Slack(c) => {
                 let url = one_secret("url", &c.url, &c.url_env, &c.url_file)?;
@@ -495,6 +570,7 @@ impl SinkConfig {
             name,
             target,
             delivery,
+            events,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Request bodies for each sink type.
 
 use canary_core::aggregate::{Alert, AlertKind, AlertState, Resolution};
+use canary_core::care::{TriageRecord, TriageStatus};
 use serde_json::{Value, json};
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` are the only control
@@ -234,6 +235,71 @@ pub fn webhook(a: &Alert) -> Vec<u8> {
     serde_json::to_vec(a).unwrap_or_default()
 }
 
+/// Generic webhook body for a triage record: the record itself, as on the
+/// `--triage-out` lines.
+pub fn webhook_triage(t: &TriageRecord) -> Vec<u8> {
+    serde_json::to_vec(t).unwrap_or_default()
+}
+
+/// A span of seconds as a person says it: `45s`, `12m 30s`, `2h 5m`.
+fn took(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 if s.is_multiple_of(60) => format!("{}m", s / 60),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ if s % 3600 / 60 == 0 => format!("{}h", s / 3600),
+        _ => format!("{}h {}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// Slack incoming-webhook body for a triage record: one line naming the
+/// watch, the author and their reach, why the post needs an answer and the
+/// post itself; its `answered` follow-up says after how long. Every
+/// post-derived string is escaped.
+pub fn slack_triage(t: &TriageRecord) -> Value {
+    let e = slack_escape;
+    let author = match t.author.as_deref() {
+        Some(a) if a.starts_with('@') => e(a),
+        Some(a) => format!("@{}", e(a)),
+        None => "an unknown author".to_owned(),
+    };
+    let reach = t
+        .reach
+        .map(|n| format!(" ({n} followers)"))
+        .unwrap_or_default();
+    let text = match t.status {
+        TriageStatus::Open => format!(
+            ":speech_balloon: *{}* needs an answer ({}): *{author}*{reach} wrote “{}” _(post {}, {}, score {:.3})_",
+            e(&t.watch),
+            e(&t.reasons.join(", ")),
+            e(&t.text),
+            e(&t.id),
+            e(&t.time),
+            t.score
+        ),
+        TriageStatus::Answered => {
+            let after = match (t.response_seconds, t.within_sla) {
+                (Some(s), Some(true)) => format!(" after {}, within the SLA", took(s)),
+                (Some(s), _) => format!(" after {}, past the SLA", took(s)),
+                (None, _) => String::new(),
+            };
+            format!(
+                ":white_check_mark: *{}* answered *{author}*{after}: “{}” _(post {})_",
+                e(&t.watch),
+                e(&t.text),
+                e(&t.id)
+            )
+        }
+    };
+    json!({
+        "text": text,
+        "mrkdwn": true,
+        "unfurl_links": false,
+        "unfurl_media": false,
+    })
+}
+
 /// Alertmanager v2 body (`POST /api/v2/alerts`): one alert whose labels match
 /// the `CanaryNegativeShareSpike` / `CanaryVolumeSpike` rules, so routes,
 /// grouping and inhibitions treat a direct page and a rule's page alike.
@@ -365,6 +431,62 @@ mod tests {
         );
         let text = slack(&a)["text"].as_str().unwrap().to_owned();
         assert!(text.contains("*Why:* 38.0%"), "{text}");
+    }
+
+    fn triage(status: TriageStatus) -> TriageRecord {
+        TriageRecord {
+            v: 1,
+            status,
+            id: "1790000000000000042".into(),
+            watch: "acme".into(),
+            text: "@acmehelp where is my <!channel> refund?\nday 9 & counting".into(),
+            author: Some("dana".into()),
+            reach: Some(1250),
+            score: 0.4321,
+            reasons: vec!["question".into(), "complaint".into()],
+            time: "2024-05-06T10:03:00Z".into(),
+            event_ms: 1_714_989_780_000,
+            at: "2024-05-06T10:05:00Z".into(),
+            response_seconds: None,
+            within_sla: None,
+        }
+    }
+
+    #[test]
+    fn slack_triage_is_one_escaped_line_and_its_answer_says_after_how_long() {
+        let open = slack(&alert(AlertKind::Volume, AlertState::Firing));
+        assert!(open["text"].as_str().unwrap().contains('\n'));
+        let v = slack_triage(&triage(TriageStatus::Open));
+        assert_eq!(
+            v["text"],
+            ":speech_balloon: *acme* needs an answer (question, complaint): *@dana* (1250 followers) \
+             wrote “@acmehelp where is my &lt;!channel&gt; refund? day 9 &amp; counting” \
+             _(post 1790000000000000042, 2024-05-06T10:03:00Z, score 0.432)_"
+        );
+        assert_eq!(v["mrkdwn"], true);
+        let mut t = triage(TriageStatus::Answered);
+        t.response_seconds = Some(750.0);
+        t.within_sla = Some(true);
+        t.author = None;
+        t.reach = None;
+        assert_eq!(
+            slack_triage(&t)["text"],
+            ":white_check_mark: *acme* answered *an unknown author* after 12m 30s, within the SLA: \
+             “@acmehelp where is my &lt;!channel&gt; refund? day 9 &amp; counting” _(post 1790000000000000042)_"
+        );
+        t.response_seconds = Some(7_500.0);
+        t.within_sla = Some(false);
+        t.author = Some("@dana".into());
+        let text = slack_triage(&t)["text"].as_str().unwrap().to_owned();
+        assert!(
+            text.contains("answered *@dana* after 2h 5m, past the SLA"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+        assert_eq!(
+            [took(45.0), took(60.0), took(3600.0), took(3659.0)],
+            ["45s", "1m", "1h", "1h"]
+        );
     }
 
     #[test]

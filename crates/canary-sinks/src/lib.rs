@@ -1,12 +1,14 @@
-//! Alert delivery: Slack incoming webhooks, PagerDuty Events API v2,
-//! Prometheus Alertmanager's v2 API and generic JSON webhooks.
+//! Alert and triage delivery: Slack incoming webhooks, PagerDuty Events API
+//! v2, Prometheus Alertmanager's v2 API and generic JSON webhooks.
 //!
-//! Each sink has its own bounded queue and a tokio task that drains it,
-//! retrying failed requests with exponential backoff up to a bounded number of
-//! attempts. Offering an alert never blocks: when a queue is full (a dead or
-//! slow endpoint), the *oldest* queued alert is dropped and counted, because
-//! the newest record is the current state of an episode and the one a reader
-//! needs. [`Sinks::shutdown`] drains what is queued until a deadline and
+//! Each sink is sent the kinds of record its `events` name (alerts by
+//! default; social-care triage records on Slack and webhooks). Each has its
+//! own bounded queue and a tokio task that drains it, retrying failed
+//! requests with exponential backoff up to a bounded number of attempts.
+//! Offering a record never blocks: when a queue is full (a dead or slow
+//! endpoint), the *oldest* queued record is dropped and counted, because the
+//! newest record is the current state of an episode (or of a post waiting for
+//! an answer) and the one a reader needs. [`Sinks::shutdown`] drains what is queued until a deadline and
 //! counts the rest as dropped.
 //!
 //! Every delivery outcome (`ok`, `retry`, `failed`, `dropped`) is counted per
@@ -21,11 +23,12 @@ mod config;
 pub mod format;
 
 pub use config::{
-    AlertmanagerConfig, Delivery, PAGERDUTY_URL, PagerDutyConfig, Secret, Sink, SinkConfig,
-    SlackConfig, Target, WebhookConfig, resolve_all,
+    AlertmanagerConfig, Delivery, EventKind, Events, PAGERDUTY_URL, PagerDutyConfig, Secret, Sink,
+    SinkConfig, SlackConfig, Target, WebhookConfig, resolve_all,
 };
 
 use canary_core::aggregate::Alert;
+use canary_core::care::{TriageRecord, TriageStatus};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,7 +49,32 @@ pub enum Error {
     },
 }
 
-/// What became of one delivery attempt or alert.
+/// One record to deliver.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An alert record.
+    Alert(Alert),
+    /// A social-care triage record.
+    Triage(TriageRecord),
+}
+
+impl Event {
+    /// What log lines call it: the alert id, or `triage/<watch>/<post id>/<status>`.
+    pub fn id(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Event::Alert(a) => a.alert_id.as_str().into(),
+            Event::Triage(t) => {
+                let status = match t.status {
+                    TriageStatus::Open => "open",
+                    TriageStatus::Answered => "answered",
+                };
+                format!("triage/{}/{}/{status}", t.watch, t.id).into()
+            }
+        }
+    }
+}
+
+/// What became of one delivery attempt or record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Delivered (2xx answer).
@@ -85,13 +113,13 @@ pub type Observer = Arc<dyn Fn(&str, Outcome) + Send + Sync>;
 /// Counts of outcomes for one sink.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinkStats {
-    /// Alerts delivered.
+    /// Records delivered.
     pub ok: u64,
     /// Failed attempts that were retried.
     pub retry: u64,
-    /// Alerts given up on.
+    /// Records given up on.
     pub failed: u64,
-    /// Alerts dropped from a full queue or at the shutdown deadline.
+    /// Records dropped from a full queue or at the shutdown deadline.
     pub dropped: u64,
 }
 
@@ -112,11 +140,11 @@ impl Counters {
 
 struct Shared {
     sink: Sink,
-    queue: Mutex<VecDeque<Alert>>,
+    queue: Mutex<VecDeque<Event>>,
     notify: Notify,
     closing: AtomicBool,
     in_flight: AtomicBool,
-    /// Alerts offered and not yet delivered, given up or dropped.
+    /// Records offered and not yet delivered, given up or dropped.
     pending: AtomicU64,
     counters: Counters,
     observer: Observer,
@@ -139,7 +167,7 @@ impl Shared {
         }
     }
 
-    fn offer(&self, alert: Alert) {
+    fn offer(&self, event: Event) {
         let dropped = {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             let dropped = if q.len() >= self.sink.delivery.queue {
@@ -147,19 +175,19 @@ impl Shared {
             } else {
                 None
             };
-            q.push_back(alert);
+            q.push_back(event);
             self.pending.fetch_add(1, Ordering::SeqCst);
             dropped
         };
         if let Some(d) = dropped {
             self.pending.fetch_sub(1, Ordering::SeqCst);
-            warn!(sink = %self.sink.name, alert_id = %d.alert_id, "sink queue full: dropped the oldest alert");
+            warn!(sink = %self.sink.name, record = %d.id(), "sink queue full: dropped the oldest record");
             self.count(Outcome::Dropped, 1);
         }
         self.notify.notify_one();
     }
 
-    fn pop(&self) -> Option<Alert> {
+    fn pop(&self) -> Option<Event> {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -177,8 +205,20 @@ impl Shared {
     }
 }
 
-/// The request body for `alert` on `target`.
-pub fn body(target: &Target, alert: &Alert) -> Vec<u8> {
+/// The request body for `event` on `target`. A triage record on a PagerDuty
+/// or Alertmanager target (which `resolve` refuses) gets the webhook body.
+pub fn body(target: &Target, event: &Event) -> Vec<u8> {
+    let alert = match event {
+        Event::Alert(a) => a,
+        Event::Triage(t) => {
+            return match target {
+                Target::Slack { .. } => {
+                    serde_json::to_vec(&format::slack_triage(t)).unwrap_or_default()
+                }
+                _ => format::webhook_triage(t),
+            };
+        }
+    };
     let v = match target {
         Target::Slack { .. } => format::slack(alert),
         Target::PagerDuty {
@@ -257,7 +297,8 @@ fn agent(timeout: Duration) -> ureq::Agent {
 async fn attempt(agent: &ureq::Agent, url: &Secret, body: &Arc<Vec<u8>>) -> Attempt {
     // A detached thread per attempt rather than spawn_blocking: an endpoint
     // that never answers must not hold the runtime's shutdown beyond the drain
-    // deadline. Alerts are rare, so the thread cost does not matter.
+    // deadline. Alerts and triage records are rare next to posts, so the
+    // thread cost does not matter.
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (agent, url, body) = (agent.clone(), url.expose().to_owned(), body.clone());
     let spawned = std::thread::Builder::new()
@@ -272,34 +313,35 @@ async fn attempt(agent: &ureq::Agent, url: &Secret, body: &Arc<Vec<u8>>) -> Atte
         .unwrap_or_else(|_| Attempt::Transient("request thread ended without an answer".into()))
 }
 
-async fn deliver(shared: &Shared, agent: &ureq::Agent, alert: &Alert) {
+async fn deliver(shared: &Shared, agent: &ureq::Agent, event: &Event) {
     let sink = &shared.sink;
-    let body = Arc::new(body(&sink.target, alert));
+    let body = Arc::new(body(&sink.target, event));
+    let id = event.id();
     let max = sink.delivery.max_attempts;
     for n in 1..=max {
         let why = match attempt(agent, sink.target.url(), &body).await {
             Attempt::Delivered => {
-                debug!(sink = %sink.name, alert_id = %alert.alert_id, attempt = n, "alert delivered");
+                debug!(sink = %sink.name, record = %id, attempt = n, "delivered");
                 shared.count(Outcome::Ok, 1);
                 return;
             }
             Attempt::Permanent(why) => {
-                warn!(sink = %sink.name, alert_id = %alert.alert_id, error = %shared.redact(&why),
-                    "alert delivery refused; not retrying");
+                warn!(sink = %sink.name, record = %id, error = %shared.redact(&why),
+                    "delivery refused; not retrying");
                 shared.count(Outcome::Failed, 1);
                 return;
             }
             Attempt::Transient(why) => why,
         };
         if n == max {
-            warn!(sink = %sink.name, alert_id = %alert.alert_id, attempts = n, error = %shared.redact(&why),
-                "alert delivery failed; giving up");
+            warn!(sink = %sink.name, record = %id, attempts = n, error = %shared.redact(&why),
+                "delivery failed; giving up");
             shared.count(Outcome::Failed, 1);
             return;
         }
         let wait = sink.delivery.backoff_after(n);
-        warn!(sink = %sink.name, alert_id = %alert.alert_id, attempt = n, error = %shared.redact(&why),
-            retry_in_ms = wait.as_millis() as u64, "alert delivery failed; retrying");
+        warn!(sink = %sink.name, record = %id, attempt = n, error = %shared.redact(&why),
+            retry_in_ms = wait.as_millis() as u64, "delivery failed; retrying");
         shared.count(Outcome::Retry, 1);
         tokio::time::sleep(wait).await;
     }
@@ -313,23 +355,23 @@ async fn worker(shared: Arc<Shared>) {
         Target::Alertmanager { resend, .. } => Some(*resend),
         _ => None,
     };
-    let mut firing: std::collections::BTreeMap<String, Alert> = Default::default();
+    let mut firing: std::collections::BTreeMap<String, Event> = Default::default();
     let mut next_resend = tokio::time::Instant::now();
     loop {
         match shared.pop() {
-            Some(alert) => {
-                if let Some(every) = resend {
+            Some(event) => {
+                if let (Some(every), Event::Alert(alert)) = (resend, &event) {
                     if alert.state == canary_core::aggregate::AlertState::Firing {
                         if firing.is_empty() {
                             next_resend = tokio::time::Instant::now() + every;
                         }
-                        firing.insert(alert.alert_id.clone(), alert.clone());
+                        firing.insert(alert.alert_id.clone(), event.clone());
                     } else {
                         firing.remove(&alert.alert_id);
                     }
                 }
                 shared.in_flight.store(true, Ordering::SeqCst);
-                deliver(&shared, &agent, &alert).await;
+                deliver(&shared, &agent, &event).await;
                 shared.in_flight.store(false, Ordering::SeqCst);
                 shared.pending.fetch_sub(1, Ordering::SeqCst);
             }
@@ -354,12 +396,23 @@ async fn worker(shared: Arc<Shared>) {
     }
 }
 
+/// Queues `event` on every sink whose `events` take its kind.
+fn offer_all(shared: &[Arc<Shared>], event: Event) {
+    let wanted = |s: &Shared| match event {
+        Event::Alert(_) => s.sink.events.alert,
+        Event::Triage(_) => s.sink.events.triage,
+    };
+    for s in shared.iter().filter(|s| wanted(s)) {
+        s.offer(event.clone());
+    }
+}
+
 /// Running sinks: one queue and one delivery task each.
 pub struct Sinks {
     shared: Vec<Arc<Shared>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     rt: tokio::runtime::Handle,
-    forwarder: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    forwarders: Vec<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Sinks {
@@ -385,7 +438,7 @@ impl Sinks {
             shared,
             tasks,
             rt: rt.clone(),
-            forwarder: None,
+            forwarders: Vec::new(),
         }
     }
 
@@ -399,18 +452,36 @@ impl Sinks {
         self.shared.iter().map(|s| s.sink.name.as_str()).collect()
     }
 
-    /// Queues `alert` on every sink. Never blocks.
-    pub fn offer(&self, alert: &Alert) {
-        for s in &self.shared {
-            s.offer(alert.clone());
-        }
+    /// Whether any sink is sent triage records.
+    pub fn wants_triage(&self) -> bool {
+        self.shared.iter().any(|s| s.sink.events.triage)
     }
 
-    /// A channel whose alerts are offered to every sink (for
+    /// Queues `alert` on every sink that is sent alerts. Never blocks.
+    pub fn offer(&self, alert: &Alert) {
+        offer_all(&self.shared, Event::Alert(alert.clone()));
+    }
+
+    /// Queues `record` on every sink that is sent triage records. Never blocks.
+    pub fn offer_triage(&self, record: &TriageRecord) {
+        offer_all(&self.shared, Event::Triage(record.clone()));
+    }
+
+    /// A channel whose alerts are offered as by [`Sinks::offer`] (for
     /// `canary_runtime::Outputs::alert_tx`). A thread forwards them; it ends at
     /// [`Sinks::shutdown`].
     pub fn sender(&mut self) -> std::sync::mpsc::Sender<Alert> {
-        let (tx, rx) = std::sync::mpsc::channel::<Alert>();
+        self.forward(Event::Alert)
+    }
+
+    /// A channel whose triage records are offered as by
+    /// [`Sinks::offer_triage`] (for `canary_runtime::Outputs::triage_tx`).
+    pub fn triage_sender(&mut self) -> std::sync::mpsc::Sender<TriageRecord> {
+        self.forward(Event::Triage)
+    }
+
+    fn forward<T: Send + 'static>(&mut self, wrap: fn(T) -> Event) -> std::sync::mpsc::Sender<T> {
+        let (tx, rx) = std::sync::mpsc::channel::<T>();
         let stop = Arc::new(AtomicBool::new(false));
         let shared = self.shared.clone();
         let stop2 = stop.clone();
@@ -419,12 +490,12 @@ impl Sinks {
             .spawn(move || {
                 loop {
                     match rx.recv_timeout(Duration::from_millis(50)) {
-                        Ok(a) => shared.iter().for_each(|s| s.offer(a.clone())),
+                        Ok(r) => offer_all(&shared, wrap(r)),
                         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                             if stop2.load(Ordering::SeqCst) {
-                                while let Ok(a) = rx.try_recv() {
-                                    shared.iter().for_each(|s| s.offer(a.clone()));
+                                while let Ok(r) = rx.try_recv() {
+                                    offer_all(&shared, wrap(r));
                                 }
                                 return;
                             }
@@ -433,14 +504,11 @@ impl Sinks {
                 }
             })
             .expect("spawn sink forwarder thread");
-        if let Some((old_stop, old)) = self.forwarder.replace((stop, handle)) {
-            old_stop.store(true, Ordering::SeqCst);
-            let _ = old.join();
-        }
+        self.forwarders.push((stop, handle));
         tx
     }
 
-    /// Waits until every alert offered so far is delivered or given up on
+    /// Waits until every record offered so far is delivered or given up on
     /// (counted `failed` or `dropped`), at most `limit`; whether it is. Blocks
     /// the calling thread, which must not be a runtime thread.
     pub fn wait_settled(&self, limit: Duration) -> bool {
@@ -468,12 +536,14 @@ impl Sinks {
             .collect()
     }
 
-    /// Stops taking alerts, delivers what is queued until `deadline` has
+    /// Stops taking records, delivers what is queued until `deadline` has
     /// passed, then drops (and counts) whatever is left. Blocks the calling
     /// thread, which must not be a runtime thread.
     pub fn shutdown(mut self, deadline: Duration) -> Vec<(String, SinkStats)> {
-        if let Some((stop, h)) = self.forwarder.take() {
+        for (stop, _) in &self.forwarders {
             stop.store(true, Ordering::SeqCst);
+        }
+        for (_, h) in self.forwarders.drain(..) {
             let _ = h.join();
         }
         for s in &self.shared {
@@ -505,7 +575,7 @@ impl Sinks {
                 let cut = u64::from(s.in_flight.swap(false, Ordering::SeqCst));
                 if left + cut > 0 {
                     warn!(sink = %s.sink.name, dropped = left + cut,
-                        "shutdown deadline passed: dropping undelivered alerts");
+                        "shutdown deadline passed: dropping undelivered records");
                 }
                 s.count(Outcome::Dropped, left + cut);
             }

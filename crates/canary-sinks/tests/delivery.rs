@@ -1,6 +1,7 @@
 //! Delivery against a real local HTTP receiver on 127.0.0.1.
 
 use canary_core::aggregate::{Alert, AlertKind, AlertState, Sample};
+use canary_core::care::{TriageRecord, TriageStatus};
 use canary_sinks::{Delivery, Observer, Secret, Sink, SinkConfig, SinkStats, Sinks, Target};
 use canary_testkit::receiver::{Receiver, Reply};
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,7 @@ fn sink(name: &str, target: Target, delivery: Delivery) -> Sink {
         name: name.into(),
         target,
         delivery,
+        events: Default::default(),
     }
 }
 
@@ -477,4 +479,145 @@ fn alertmanager_gets_labels_annotations_resends_while_firing_and_a_resolve() {
     assert_eq!(r["labels"], first["labels"]);
     let end = ms(&r["endsAt"]);
     assert!(end >= ms(&r["startsAt"]) && end >= resolved_ms, "{r:#}");
+}
+
+fn triage(status: TriageStatus) -> TriageRecord {
+    TriageRecord {
+        v: 1,
+        status,
+        id: "42".into(),
+        watch: "acme".into(),
+        text: "@acmehelp where is my refund?".into(),
+        author: Some("dana".into()),
+        reach: Some(1250),
+        score: 0.43,
+        reasons: vec!["question".into()],
+        time: "2024-05-06T10:03:00Z".into(),
+        event_ms: 1_714_989_780_000,
+        at: "2024-05-06T10:05:00Z".into(),
+        response_seconds: (status == TriageStatus::Answered).then_some(600.0),
+        within_sla: (status == TriageStatus::Answered).then_some(true),
+    }
+}
+
+#[test]
+fn events_choose_what_each_sink_is_sent() {
+    let (alerts_rx, triage_rx, both_rx) = (
+        Receiver::start(&[]),
+        Receiver::start(&[Reply::Status(503)]),
+        Receiver::start(&[]),
+    );
+    let parse = |s: String| {
+        let mut sink = toml::from_str::<SinkConfig>(&s).unwrap().resolve().unwrap();
+        sink.delivery = fast();
+        sink
+    };
+    let sinks = vec![
+        parse(format!(
+            "type = \"webhook\"\nname = \"alerts\"\nurl = \"{}\"\n",
+            alerts_rx.url("/a")
+        )),
+        parse(format!(
+            "type = \"webhook\"\nname = \"triage\"\nevents = [\"triage\"]\nurl = \"{}\"\n",
+            triage_rx.url("/t")
+        )),
+        parse(format!(
+            "type = \"slack\"\nname = \"care\"\nevents = [\"alert\", \"triage\"]\nurl = \"{}\"\n",
+            both_rx.url("/s")
+        )),
+    ];
+    let rt = rt();
+    let (obs, seen) = counting();
+    let mut sinks = Sinks::start(rt.handle(), sinks, obs);
+    assert!(sinks.wants_triage());
+    let tx = sinks.triage_sender();
+    sinks.offer(&alert(AlertState::Firing, "bad"));
+    tx.send(triage(TriageStatus::Open)).unwrap();
+    tx.send(triage(TriageStatus::Answered)).unwrap();
+    drop(tx);
+    sinks.offer_triage(&triage(TriageStatus::Open));
+    let stats = sinks.shutdown(Duration::from_secs(10));
+    let ok: Vec<(&str, u64, u64)> = stats
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.ok, s.retry))
+        .collect();
+    assert_eq!(ok, [("alerts", 1, 0), ("triage", 3, 1), ("care", 4, 0)]);
+    assert_eq!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, o)| n == "triage" && *o == "ok")
+            .count(),
+        3,
+        "triage deliveries are counted like alerts"
+    );
+    assert_eq!(
+        alerts_rx.requests()[0].json()["alert_id"],
+        alert(AlertState::Firing, "").alert_id
+    );
+    // The 503 was retried: the record itself arrives, open then answered
+    // in the order sent through the channel, then the one offered directly.
+    let got: Vec<TriageRecord> = triage_rx.requests()[1..]
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(got.len(), 3);
+    let pos = |st| got.iter().position(|t| t.status == st).unwrap();
+    assert!(pos(TriageStatus::Open) < pos(TriageStatus::Answered));
+    assert!(got.contains(&triage(TriageStatus::Open)));
+    assert!(got.contains(&triage(TriageStatus::Answered)));
+    let texts: Vec<String> = both_rx
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        texts[0].contains("negative share alert FIRING"),
+        "{texts:?}"
+    );
+    let one = |needle: &str| texts.iter().filter(|t| t.contains(needle)).count();
+    assert_eq!(
+        one(":speech_balloon: *acme* needs an answer (question): *@dana* (1250 followers)"),
+        2,
+        "{texts:?}"
+    );
+    assert_eq!(
+        one("answered *@dana* after 10m, within the SLA"),
+        1,
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn events_lists_are_checked() {
+    let resolve = |s: &str| toml::from_str::<SinkConfig>(s).map(|c| c.resolve());
+    let e =
+        resolve("type = \"webhook\"\nurl = \"http://h/\"\nevents = [\"alerts\"]\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("unknown variant `alerts`, expected `alert` or `triage`"),
+        "{e}"
+    );
+    let canary_sinks::Error::Config { key, message } =
+        resolve("type = \"webhook\"\nurl = \"http://h/\"\nevents = []\n")
+            .unwrap()
+            .unwrap_err();
+    assert_eq!(key, "events");
+    assert!(message.contains("at least one"), "{message}");
+    for table in [
+        "type = \"pagerduty\"\nrouting_key = \"k\"\nevents = [\"alert\", \"triage\"]\n",
+        "type = \"alertmanager\"\nurl = \"http://am:9093\"\nevents = [\"triage\"]\n",
+    ] {
+        let canary_sinks::Error::Config { key, message } = resolve(table).unwrap().unwrap_err();
+        assert_eq!(key, "events");
+        assert!(message.contains("sinks take alerts only"), "{message}");
+    }
+    let s = resolve("type = \"pagerduty\"\nrouting_key = \"k\"\nevents = [\"alert\"]\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.events.alert, s.events.triage), (true, false));
+    let s = resolve("type = \"slack\"\nurl = \"http://h/\"\nevents = [\"triage\"]\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.events.alert, s.events.triage), (false, true));
 }

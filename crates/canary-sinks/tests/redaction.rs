@@ -51,6 +51,7 @@ fn failures_are_logged_without_urls_or_keys() {
                 url: Secret::new(rx.url("/services/T0SECRETA/B0SECRETB/XSECRETTOKEN")),
             },
             delivery: d,
+            events: Default::default(),
         },
         Sink {
             name: "pd".into(),
@@ -60,6 +61,7 @@ fn failures_are_logged_without_urls_or_keys() {
                 severity: "error".into(),
             },
             delivery: d,
+            events: Default::default(),
         },
         Sink {
             name: "badurl".into(),
@@ -67,6 +69,7 @@ fn failures_are_logged_without_urls_or_keys() {
                 url: Secret::new("http://[SECRETBADURL"),
             },
             delivery: d,
+            events: Default::default(),
         },
     ];
     let rt = tokio::runtime::Builder::new_multi_thread()
