@@ -220,6 +220,18 @@ impl Pipeline {
         check(&got, want);
     }
 
+    /// Replays `input` at full speed and waits for `windows` window records.
+    fn replay_and_check_count(&self, input: &Path, windows: usize) {
+        let mut r = self.replay(input, "max");
+        assert!(r.wait().expect("replay").success());
+        let got = self.wait_windows(&["aggregate"], windows, Duration::from_secs(120));
+        let n = got
+            .iter()
+            .filter(|l| l.contains("\"type\":\"window\""))
+            .count();
+        assert_eq!(n, windows, "window records of the aggregate");
+    }
+
     /// Waits (bounded) until the aggregate outputs hold `want` window records
     /// and stay unchanged for a moment; returns every output line.
     fn wait_windows(&self, instances: &[&str], want: usize, limit: Duration) -> Vec<String> {
@@ -423,8 +435,8 @@ fn five_stage_processes_match_embedded_and_export_their_metrics() {
     let catalog = canary_telemetry::Metrics::new().expect("metrics");
     for info in catalog.catalog() {
         // The social-care families are set by the aggregate process only for
-        // watches with `accounts`, which the demo config has none of;
-        // tests/care.rs checks their values.
+        // watches with `accounts`, which the demo config has none of:
+        // `care_conversations_through_five_stages_...` below checks them.
         let assigned = STAGE_FAMILIES.iter().any(|(f, _)| *f == info.name)
             || info.name.starts_with("canary_care_");
         assert!(
@@ -1471,4 +1483,167 @@ fn canary_source_refuses_a_bad_source_before_connecting() {
         assert_eq!(out.status.code(), Some(2), "{source}: {err}");
         assert!(err.contains(says), "{source}: {err}");
     }
+}
+
+/// The `canary_care_*` samples of a scrape, sorted, as `name{labels} value`.
+fn care_samples(body: &str) -> Vec<String> {
+    let mut v: Vec<String> = body
+        .lines()
+        .filter(|l| l.starts_with("canary_care_"))
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn care_conversations_through_five_stages_give_the_embedded_triage_and_care_metrics() {
+    use canary_testkit::care::{CONFIG, conversations};
+    use canary_testkit::receiver::Receiver;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let Some(bin) = tansu() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tmp("kafka-care-embedded");
+    let conv = conversations(false);
+    let input = common::write(
+        &dir,
+        "conversations.jsonl",
+        common::care_lines(&conv).as_bytes(),
+    );
+    let care_cfg = common::write(&dir, "care.toml", CONFIG.as_bytes());
+    let (triage_out, windows_out) = (dir.join("triage.jsonl"), dir.join("out.jsonl"));
+    let (cfg, inp, tri, win) = (
+        care_cfg.to_str().unwrap(),
+        input.to_str().unwrap(),
+        triage_out.to_str().unwrap(),
+        windows_out.to_str().unwrap(),
+    );
+    let embedded_scrape = common::scrape_run(&[
+        "--config",
+        cfg,
+        "--input",
+        inp,
+        "--triage-out",
+        tri,
+        "--emit-windows",
+        "--alerts-out",
+        win,
+    ]);
+    let want_triage: Vec<String> = std::fs::read_to_string(&triage_out)
+        .expect("triage out")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let want_windows = std::fs::read_to_string(&windows_out)
+        .expect("windows")
+        .lines()
+        .filter(|l| l.contains("\"type\":\"window\""))
+        .count();
+    let want_metrics = care_samples(&embedded_scrape);
+    assert!(
+        want_triage.len() > 10 && want_metrics.len() > 20,
+        "{want_triage:?} {want_metrics:?}"
+    );
+
+    let hook = Receiver::start(&[]);
+    let broker = Broker::start(&bin);
+    let mut p = Pipeline::new(&broker, "care");
+    p.config = p.dir.join("canary.toml");
+    std::fs::write(
+        &p.config,
+        format!(
+            "{CONFIG}\n[[sink]]\ntype = \"webhook\"\nevents = [\"triage\"]\nurl = \"{}\"\n",
+            hook.url("/triage")
+        ),
+    )
+    .expect("config");
+    let agg_port = common::free_port();
+    let notify_port = common::free_port();
+    p.metrics.insert("aggregate".into(), agg_port);
+    p.metrics.insert("notify-2".into(), notify_port);
+    p.start_all();
+    p.start("notify", "notify-1");
+    p.replay_and_check_count(&input, want_windows);
+
+    // One watch: its posts share one partition of `scored`, one aggregate
+    // reads them in stream order as `canary run` does, and `triage` has one
+    // partition, so the records match in order, not only as a set.
+    let topic = format!("{}triage", p.prefix);
+    let records = read_all(&p.brokers, &topic, &p.prefix);
+    let got: Vec<String> = records
+        .values()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(
+        got, want_triage,
+        "the triage topic holds what --triage-out does"
+    );
+    let body = common::scrape(agg_port).expect("scrape the aggregate");
+    assert_eq!(
+        care_samples(&body),
+        want_metrics,
+        "the aggregate process exports the embedded run's care metrics"
+    );
+
+    // The notify stage hands each record to the webhook once, in order.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hook.requests().len() < want_triage.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} triage records delivered; logs in {}",
+            hook.requests().len(),
+            want_triage.len(),
+            p.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_log(
+        &p.dir.join("notify-1.log"),
+        "triage records delivered",
+        Duration::from_secs(30),
+    );
+    let as_json = |lines: &[String]| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let delivered: Vec<serde_json::Value> = hook.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(delivered, as_json(&want_triage));
+
+    // Killed after delivery, the topic then holding every record twice (as
+    // after an aggregate restart) and one that is not a triage record: the
+    // restarted stage delivers nothing again.
+    p.kill9("notify-1");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &p.brokers)
+        .create()
+        .expect("producer");
+    for line in &want_triage {
+        producer
+            .send(BaseRecord::<(), _>::to(&topic).payload(line))
+            .expect("send");
+    }
+    producer
+        .send(BaseRecord::<(), _>::to(&topic).payload("not a triage record"))
+        .expect("send");
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    p.start("notify", "notify-2");
+    let dup = r#"canary_posts_dropped_total{reason="duplicate",stage="notify"}"#;
+    let bad = r#"canary_dead_letters_total{reason="bad_triage",stage="notify"}"#;
+    loop {
+        let body = common::scrape(notify_port).unwrap_or_default();
+        let (d, b) = (sample(&body, dup), sample(&body, bad));
+        if d.is_some_and(|d| d >= want_triage.len() as f64) && b == Some(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "duplicates {d:?}, bad {b:?}; logs in {}",
+            p.dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(hook.requests().len(), want_triage.len(), "nothing twice");
 }

@@ -72,18 +72,17 @@ pub fn scrape(port: u16) -> Option<String> {
 
 /// Scrapes `canary run` over the demo once the replay is over.
 pub fn scrape_demo_run() -> String {
+    scrape_run(&["--config", DEMO_CONFIG, "--input", DEMO_STREAM])
+}
+
+/// Scrapes `canary run ARGS` once its replay is over.
+pub fn scrape_run(args: &[&str]) -> String {
     let port = free_port();
     let mut child = canary()
         .env("CANARY_LOG", "info")
-        .args([
-            "run",
-            "--config",
-            DEMO_CONFIG,
-            "--input",
-            DEMO_STREAM,
-            "--metrics-linger",
-            "30",
-        ])
+        .arg("run")
+        .args(args)
+        .args(["--metrics-linger", "30"])
         .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
