@@ -377,6 +377,8 @@ fn is_doc_key(k: &str) -> bool {
             | "in_reply_to_status_id_str"
             | "in_reply_to_screen_name"
             | "conversation_id"
+            | "in_reply_to_user_id"
+            | "in_reply_to_user"
     )
 }
 
@@ -384,7 +386,8 @@ fn is_doc_key(k: &str) -> bool {
 #[cfg(test)]
 const EXTENDED_KEYS: &[&str] = &["full_text", "text", "body", "entities", "twitter_entities"];
 /// [`Scan::user`] reads `screen_name`, leaves the other handles to the serde
-/// path and does not read `id`, which only v2 `includes` use.
+/// path and does not read `id` or `public_metrics`, which only v2 users
+/// carry (a v1.1 `user`'s reach is its `followers_count`).
 #[cfg(test)]
 const USER_KEYS: &[&str] = &[
     "id",
@@ -392,6 +395,7 @@ const USER_KEYS: &[&str] = &[
     "username",
     "preferredUsername",
     "followers_count",
+    "public_metrics",
 ];
 const ENTITIES_KEYS: &[&str] = &["hashtags", "user_mentions", "mentions"];
 const TAG_KEYS: &[&str] = &["text", "tag"];
@@ -740,6 +744,11 @@ impl<'a> Scan<'a, '_> {
                     let (x, e) = self.string(v)?;
                     d.in_reply_to_screen_name = x;
                     (1 << 21, e)
+                }
+                "in_reply_to_user_id" => {
+                    let (x, e) = self.raw(v)?;
+                    d.in_reply_to_user_id = x;
+                    (1 << 22, e)
                 }
                 "extended_tweet" => {
                     let (x, e) = self.nullable(v, |v| self.extended(v))?;

@@ -101,6 +101,12 @@ pub(super) struct Doc<'a> {
     pub(super) in_reply_to_screen_name: Text<'a>,
     #[serde(borrow)]
     pub(super) conversation_id: Text<'a>,
+    /// v2 (a string) and v1.1 (a number): the parent's author, by id.
+    #[serde(borrow)]
+    pub(super) in_reply_to_user_id: Option<&'a RawValue>,
+    /// twarc's flattened form inlines that author.
+    #[serde(borrow)]
+    pub(super) in_reply_to_user: Option<User<'a>>,
 }
 
 /// `extended_tweet`, v2 `note_tweet` and Activity Streams `long_object`.
@@ -146,6 +152,17 @@ pub(super) struct User<'a> {
     /// Kept raw: an odd value (a float, a string) means no count, not a bad post.
     #[serde(borrow)]
     pub(super) followers_count: Option<&'a RawValue>,
+    /// v2 users carry their follower count here.
+    #[serde(borrow)]
+    pub(super) public_metrics: Option<UserMetrics<'a>>,
+}
+
+/// v2 `public_metrics` of a user.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct UserMetrics<'a> {
+    #[serde(borrow)]
+    pub(super) followers_count: Option<&'a RawValue>,
 }
 
 /// A follower count written as a plain non-negative JSON integer.
@@ -157,6 +174,13 @@ pub(super) fn count(raw: &str) -> Option<u64> {
 }
 
 impl<'a> User<'a> {
+    /// v1.1 `followers_count`, else v2 `public_metrics.followers_count`.
+    pub(super) fn followers(&self) -> Option<u64> {
+        self.followers_count
+            .or_else(|| self.public_metrics.as_ref()?.followers_count)
+            .and_then(|r| count(r.get()))
+    }
+
     pub(super) fn handle(&self) -> Option<&str> {
         self.screen_name
             .as_deref()
@@ -230,6 +254,6 @@ pub(super) struct Includes<'a> {
 /// Expansions of a v2 response, keyed by id.
 #[derive(Default)]
 pub(super) struct Expansions<'d, 'a> {
-    pub(super) users: HashMap<String, &'d str>,
+    pub(super) users: HashMap<String, &'d User<'a>>,
     pub(super) tweets: HashMap<String, &'d Doc<'a>>,
 }

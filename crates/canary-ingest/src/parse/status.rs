@@ -239,32 +239,64 @@ pub(super) fn status(
         .as_ref()
         .and_then(User::handle)
         .or_else(|| d.author.as_ref().and_then(User::handle))
-        .or_else(|| {
-            let aid = d.author_id.as_deref()?;
-            exp?.users.get(aid).copied()
-        })
+        .or_else(|| expanded_user(exp, d.author_id.as_deref()?)?.handle())
         .map(str::to_owned);
     p.lang_hint = d.lang.as_deref().map(str::to_owned);
+    let replied = d
+        .referenced_tweets
+        .as_ref()
+        .and_then(|r| r.iter().find(|r| r.kind.as_deref() == Some("replied_to")));
     p.reply_to = d
         .in_reply_to_status_id_str
         .as_deref()
         .map(str::to_owned)
-        .or_else(|| {
-            let r = d
-                .referenced_tweets
-                .as_ref()?
-                .iter()
-                .find(|r| r.kind.as_deref() == Some("replied_to"))?;
-            tweet_id(r).and_then(Result::ok)
-        });
-    p.reply_to_author = d.in_reply_to_screen_name.as_deref().map(str::to_owned);
+        .or_else(|| tweet_id(replied?).and_then(Result::ok));
+    p.reply_to_author = d
+        .in_reply_to_screen_name
+        .as_deref()
+        .or_else(|| parent_author(d, replied, exp))
+        .map(str::to_owned);
     p.conversation = d.conversation_id.as_deref().map(str::to_owned);
-    p.followers = d
-        .user
-        .as_ref()
-        .or(d.author.as_ref())
-        .and_then(|u| u.followers_count)
-        .and_then(|r| super::model::count(r.get()));
+    // A v1.1 `user` gives `followers_count` (the fast path reads only that);
+    // a v2 author gives `public_metrics`, inline or in `includes.users`.
+    p.followers =
+        match &d.user {
+            Some(u) => u.followers_count.and_then(|r| super::model::count(r.get())),
+            None => d.author.as_ref().and_then(User::followers).or_else(|| {
+                expanded_user(exp, d.author_id.as_deref()?).and_then(|u| u.followers())
+            }),
+        };
     fill_entities(&mut p, ents);
     Ok(p)
+}
+
+/// The user `id` of a v2 response's `includes.users`.
+fn expanded_user<'d, 'a>(exp: Option<&Expansions<'d, 'a>>, id: &str) -> Option<&'d User<'a>> {
+    exp?.users.get(id).copied()
+}
+
+/// The author of the post `d` replies to, where the payload names it: the
+/// replied-to tweet's author (inlined by twarc's flattened form, else found
+/// in `includes.tweets`, by `author_id` in `includes.users`), else
+/// `in_reply_to_user` (flattened) or `in_reply_to_user_id` in `includes.users`.
+fn parent_author<'d>(
+    d: &'d Doc<'_>,
+    replied: Option<&'d Doc<'_>>,
+    exp: Option<&Expansions<'d, '_>>,
+) -> Option<&'d str> {
+    let author_of = |t: &'d Doc<'_>| {
+        t.author
+            .as_ref()
+            .and_then(User::handle)
+            .or_else(|| expanded_user(exp, t.author_id.as_deref()?)?.handle())
+    };
+    replied
+        .and_then(|r| {
+            author_of(r).or_else(|| {
+                let id = tweet_id(r)?.ok()?;
+                author_of(exp?.tweets.get(&id)?)
+            })
+        })
+        .or_else(|| d.in_reply_to_user.as_ref().and_then(User::handle))
+        .or_else(|| expanded_user(exp, &raw_id(d.in_reply_to_user_id?)?)?.handle())
 }

@@ -16,8 +16,8 @@ pub(super) fn parse_v2(doc: &Doc<'_>, data: &RawValue, opts: &ParseOptions, out:
     };
     let mut exp = Expansions::default();
     for u in &includes.users {
-        if let (Some(id), Some(h)) = (u.id.and_then(raw_id), u.handle()) {
-            exp.users.insert(id, h);
+        if let Some(id) = u.id.and_then(raw_id) {
+            exp.users.insert(id, u);
         }
     }
     for t in &includes.tweets {
