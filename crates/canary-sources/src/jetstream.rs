@@ -7,6 +7,10 @@
 //! window stops counting as it does for a dump's delete notices. Identity
 //! and account events carry nothing for the pipeline and are skipped.
 //!
+//! Authors are DIDs (`did:plc:...`): Jetstream names no handles and gives
+//! no follower counts. A reply's parent author is the DID in its parent's
+//! `at://` URI.
+//!
 //! Jetstream replays from a `cursor` (a `time_us`) on reconnect. Resuming a
 //! few seconds before the last event seen means no gap even if events with
 //! the same `time_us` straddled the cut; [`Resume`] drops the overlap by id.
@@ -158,6 +162,7 @@ pub fn decode(frame: &[u8], source: &str, offset: u64) -> Decoded {
             // Post ids are at:// URIs, as reply references are.
             if let Some(reply) = &r.reply {
                 p.reply_to = Some(reply.parent.uri.clone());
+                p.reply_to_author = uri_did(&reply.parent.uri).map(str::to_owned);
                 p.conversation = Some(reply.root.uri.clone());
             }
             for f in &r.facets {
@@ -189,6 +194,13 @@ pub fn decode(frame: &[u8], source: &str, offset: u64) -> Decoded {
         }
         _ => Decoded::Skip(Some(ev.time_us)),
     }
+}
+
+/// The author's DID of an `at://DID/collection/rkey` URI. Jetstream gives
+/// DIDs, not handles, and no follower counts.
+fn uri_did(uri: &str) -> Option<&str> {
+    let did = uri.strip_prefix("at://")?.split('/').next()?;
+    did.starts_with("did:").then_some(did)
 }
 
 /// Where to resume and which replayed events to drop.

@@ -42,11 +42,19 @@ struct Status {
     reblog: Option<Box<Status>>,
     #[serde(default)]
     in_reply_to_id: Option<String>,
+    #[serde(default)]
+    in_reply_to_account_id: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Account {
+    #[serde(default)]
+    id: Option<String>,
     acct: String,
+    /// Kept as any JSON value: an odd one (negative, a string) is no count,
+    /// not a bad status.
+    #[serde(default)]
+    followers_count: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +109,19 @@ pub fn decode(ev: &SseEvent, host: &str, source: &str, offset: u64) -> Decoded {
             p.hashtags = shown.tags.iter().map(|t| t.name.clone()).collect();
             p.retweet = s.reblog.is_some();
             p.reply_to = s.in_reply_to_id.clone();
+            // The parent's author is named only by account id; a reply
+            // mentions the account it answers, which gives its `acct`.
+            p.reply_to_author = s.in_reply_to_account_id.as_deref().and_then(|id| {
+                std::iter::once(&s.account)
+                    .chain(&s.mentions)
+                    .find(|a| a.id.as_deref() == Some(id))
+                    .map(|a| qualify(&a.acct))
+            });
+            p.followers = s
+                .account
+                .followers_count
+                .as_ref()
+                .and_then(serde_json::Value::as_u64);
             Decoded::Record(IngestRecord::Post(p))
         }
         _ => Decoded::Skip,

@@ -28,7 +28,7 @@ pub struct WatchConfig {
     /// Patterns: `@handle`, `#hashtag`, or a word/phrase.
     #[serde(rename = "match")]
     pub patterns: Vec<String>,
-    /// The brand's own accounts (`@handle`): their posts always belong to
+    /// The brand's own accounts (`@handle`, or a Bluesky `did:plc:...`): their posts always belong to
     /// the watch, and posts mentioning or replying to them are measured for
     /// social care (`[care]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -59,6 +59,25 @@ fn is_handle(h: &str) -> bool {
 }
 
 const HANDLE_FORMS: &str = "a handle is `@acme`, `@acme.bsky.social` or `@acme@mastodon.social` (letters, digits, '_', inner '.', '-' and one '@')";
+
+/// A Bluesky DID (`did:plc:...`, `did:web:...`): Jetstream names authors
+/// only by DID, so a brand account on Bluesky is given as one.
+fn is_did(h: &str) -> bool {
+    let Some((method, id)) = h.strip_prefix("did:").and_then(|r| r.split_once(':')) else {
+        return false;
+    };
+    !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && !id.is_empty()
+        && !id.ends_with(':')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:%-".contains(&b))
+}
+
+const ACCOUNT_FORMS: &str = "an account is a handle (`@acme`, `@acme.bsky.social`, `@acme@mastodon.social`) or a Bluesky DID (`did:plc:...`)";
 
 /// Lowercases `text` into `out`, collapsing each whitespace run to one space.
 fn fold(text: &str, out: &mut String) {
@@ -149,8 +168,11 @@ impl WatchMatcher {
             }
             for a in &w.accounts {
                 let h = a.strip_prefix('@').unwrap_or(a);
-                if !is_handle(h) {
-                    return Err(err_at("accounts", format!("account {a:?}: {HANDLE_FORMS}")));
+                if !is_handle(h) && !is_did(h) {
+                    return Err(err_at(
+                        "accounts",
+                        format!("account {a:?}: {ACCOUNT_FORMS}"),
+                    ));
                 }
                 accounts.push((h.to_lowercase(), i));
             }
@@ -371,6 +393,25 @@ mod tests {
         let mut bad = watch("x", &["x"]);
         bad.accounts = vec!["@a b".into()];
         assert!(Normalizer::new(&[bad]).is_err());
+        // Bluesky authors are DIDs.
+        let mut w = watch("acme", &["#acmefail"]);
+        w.accounts = vec!["did:plc:z72i7hdynmk6r22z27h6tvur".into()];
+        let mut n = Normalizer::new(&[w]).unwrap();
+        let mut p = Post::new("2", 0, "We're on it");
+        p.author = Some("did:plc:z72i7hdynmk6r22z27h6tvur".into());
+        n.process(&mut p);
+        assert_eq!(p.watches, vec!["acme"]);
+        for bad_did in [
+            "did:plc:",
+            "did::x",
+            "did:PLC:x",
+            "did:plc:a b",
+            "did:plc:x:",
+        ] {
+            let mut bad = watch("x", &["x"]);
+            bad.accounts = vec![bad_did.into()];
+            assert!(Normalizer::new(&[bad]).is_err(), "{bad_did}");
+        }
     }
 
     #[test]

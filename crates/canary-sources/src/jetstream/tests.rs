@@ -137,4 +137,12 @@ fn a_reply_names_its_parent_and_root() {
         p.conversation.as_deref(),
         Some("at://did:plc:cust/app.bsky.feed.post/3root")
     );
+    // The parent's author is the DID its URI names; Jetstream gives no reach.
+    assert_eq!(p.reply_to_author.as_deref(), Some("did:plc:acme"));
+    assert_eq!(p.followers, None);
+    let odd = reply.replace("at://did:plc:acme/", "https://example.com/");
+    let Decoded::Record(IngestRecord::Post(p), _) = decode(odd.as_bytes(), "jetstream", 1) else {
+        panic!("not a post");
+    };
+    assert_eq!(p.reply_to_author, None);
 }

@@ -106,3 +106,58 @@ fn a_reply_names_its_parent() {
     };
     assert_eq!(p.reply_to.as_deref(), Some("103270115826040000"));
 }
+
+#[test]
+fn a_reply_names_its_parent_author_through_the_mentions_and_the_reach() {
+    let reply = UPDATE
+        .replace(
+            r#""in_reply_to_id":null"#,
+            r#""in_reply_to_id":"103270000000000000","in_reply_to_account_id":"2""#,
+        )
+        .replace(
+            r#""acct":"Gargron"}"#,
+            r#""acct":"Gargron","followers_count":318}"#,
+        );
+    let Decoded::Record(IngestRecord::Post(p)) =
+        decode(&ev("update", &reply), "mastodon.social", "m", 1)
+    else {
+        panic!("not a post");
+    };
+    assert_eq!(p.reply_to.as_deref(), Some("103270000000000000"));
+    assert_eq!(p.reply_to_author.as_deref(), Some("acme@mastodon.social"));
+    assert_eq!(p.followers, Some(318));
+    // A reply to the author's own status (a thread) names the author.
+    let own = reply.replace(
+        r#""in_reply_to_account_id":"2""#,
+        r#""in_reply_to_account_id":"1""#,
+    );
+    let Decoded::Record(IngestRecord::Post(p)) =
+        decode(&ev("update", &own), "mastodon.social", "m", 1)
+    else {
+        panic!("not a post");
+    };
+    assert_eq!(
+        p.reply_to_author.as_deref(),
+        Some("Gargron@mastodon.social")
+    );
+    // An account the status does not mention stays unknown; an odd count is none.
+    let unknown = reply
+        .replace(
+            r#""in_reply_to_account_id":"2""#,
+            r#""in_reply_to_account_id":"77""#,
+        )
+        .replace(r#""followers_count":318"#, r#""followers_count":-1"#);
+    let Decoded::Record(IngestRecord::Post(p)) =
+        decode(&ev("update", &unknown), "mastodon.social", "m", 1)
+    else {
+        panic!("not a post");
+    };
+    assert_eq!((p.reply_to_author, p.followers), (None, None));
+    // The documentation's status has no reply and no count.
+    let Decoded::Record(IngestRecord::Post(p)) =
+        decode(&ev("update", UPDATE), "mastodon.social", "m", 1)
+    else {
+        panic!("not a post");
+    };
+    assert_eq!((p.reply_to_author, p.followers), (None, None));
+}
