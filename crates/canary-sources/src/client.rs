@@ -55,8 +55,10 @@ impl Kind {
                 "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.post"
             }
             Kind::Mastodon => "https://mastodon.social/api/v1/streaming/public",
+            // Replies' parent authors and authors' follower counts come
+            // from the expansions; without them care sees fewer replies.
             Kind::X => {
-                "https://api.x.com/2/tweets/search/stream?tweet.fields=created_at,lang,entities,referenced_tweets&expansions=author_id&user.fields=username"
+                "https://api.x.com/2/tweets/search/stream?tweet.fields=created_at,lang,entities,referenced_tweets,conversation_id,in_reply_to_user_id&expansions=author_id,in_reply_to_user_id,referenced_tweets.id.author_id&user.fields=username,public_metrics"
             }
         }
     }
