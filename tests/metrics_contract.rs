@@ -63,6 +63,7 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ),
     ("canary_care_unanswered", "gauge", &["watch", "age"]),
     ("canary_care_triage_queue", "gauge", &["watch", "age"]),
+    ("canary_care_unanswered_over_sla", "gauge", &["watch"]),
     ("canary_care_evicted_total", "counter", &["watch", "reason"]),
     ("canary_source_connected", "gauge", &["source"]),
     (

@@ -150,7 +150,14 @@ impl Metrics {
                             .with_label_values(&[c.watch.as_str(), age])
                             .set(c.queued[i] as i64);
                     }
-                    for (reason, n) in [("horizon", c.evicted_horizon), ("cap", c.evicted_cap)] {
+                    self.care_unanswered_over_sla
+                        .with_label_values(&w)
+                        .set(c.over_sla as i64);
+                    for (reason, n) in [
+                        ("horizon", c.evicted_horizon),
+                        ("cap", c.evicted_cap),
+                        ("brand_cap", c.evicted_brand),
+                    ] {
                         self.care_evicted
                             .with_label_values(&[c.watch.as_str(), reason])
                             .inc_by(n);

@@ -159,7 +159,10 @@ pub struct Metrics {
     pub care_unanswered: IntGaugeVec,
     /// Social care: posts in the triage queue, by age (`watch`, `age`).
     pub care_triage_queue: IntGaugeVec,
-    /// Social care: unanswered posts evicted (`watch`, `reason`: horizon, cap).
+    /// Social care: unanswered posts older than the watch's `care.sla` (`watch`).
+    pub care_unanswered_over_sla: IntGaugeVec,
+    /// Social care: state evicted (`watch`, `reason`: horizon, cap for
+    /// unanswered posts; brand_cap for the accounts' own posts).
     pub care_evicted: IntCounterVec,
     /// Live sources: 1 while the source's connection is streaming, else 0 (`source`).
     pub source_connected: IntGaugeVec,
@@ -406,10 +409,16 @@ impl Metrics {
                 "Unanswered actionable posts in the triage queue, by age.",
                 &["watch", "age"],
             )?,
+            care_unanswered_over_sla: igauge(
+                &r,
+                "canary_care_unanswered_over_sla",
+                "Directed posts not answered yet and older (event time) than care.sla, at the last closed window.",
+                &["watch"],
+            )?,
             care_evicted: counter(
                 &r,
                 "canary_care_evicted_total",
-                "Unanswered posts dropped from care state: past care.horizon, or beyond care.max_pending.",
+                "Care state dropped: unanswered posts past care.horizon (horizon) or beyond care.max_pending (cap); the accounts' own posts beyond care.max_pending (brand_cap).",
                 &["watch", "reason"],
             )?,
             source_connected: igauge(

@@ -12,6 +12,11 @@
 //!   order, within the lateness);
 //! - `@acmehelp` mentioning itself; retweets of directed posts;
 //! - a v1.1 reply chain: a follow-up to the brand's reply, answered in turn;
+//! - replies that name only their parent's id, as v2 payloads without
+//!   expansions and Bluesky give them, and mention no account: one to the
+//!   brand's answer (directed, answered), one to another (directed, never
+//!   answered, half an hour before the end: past a 15-minute SLA, not past
+//!   an hour), and one to another user's post (not directed);
 //! - with `conversation_ids`, a thread answered through its conversation id
 //!   (the brand replies to another post of the thread).
 //!
@@ -131,6 +136,13 @@ impl Builder {
         id
     }
 
+    /// A reply that names only its parent's id.
+    fn id_only_reply(&mut self, to: &str) {
+        let p = &mut self.posts.last_mut().expect("pushed").1;
+        p.reply_to = Some(to.to_owned());
+        p.reply_to_author = None;
+    }
+
     fn reply(&mut self, t: i64, author: &str, to: &str, to_author: &str, text: &str) -> String {
         let id = self.post(t, author, text, 0.4);
         let p = &mut self.posts.last_mut().expect("pushed").1;
@@ -248,7 +260,7 @@ pub fn conversations(conversation_ids: bool) -> Conversations {
         true,
         false,
     );
-    b.reply(
+    let early_answer = b.reply(
         t1 + 50_000,
         "acmehelp",
         &q,
@@ -310,6 +322,38 @@ pub fn conversations(conversation_ids: bool) -> Conversations {
         "chain",
         "@chain done, check your mail",
     );
+    // Replies naming only their parent's id, with no mention of the account.
+    let v = b.customer(
+        t1 + 35 * min,
+        "nodm",
+        "#acmefail still waiting, nothing came",
+        -0.2,
+        false,
+        true,
+    );
+    b.id_only_reply(&r1);
+    b.reply(
+        t1 + 47 * min,
+        "acmehelp",
+        &v,
+        "nodm",
+        "@nodm sent again, sorry",
+    );
+    b.id_only_reply(&v);
+    // Half an hour before the stream's last post: past a 15-minute SLA at
+    // the end, not past an hour.
+    let last = b.posts.iter().map(|p| p.0).max().expect("built");
+    b.customer(
+        last - 30 * min,
+        "menu",
+        "#acmefail that menu is broken",
+        -0.3,
+        false,
+        true,
+    );
+    b.id_only_reply(&early_answer);
+    b.post(t1 + 37 * min, "metoo", "#acmefail me too", -0.1);
+    b.id_only_reply(&q);
     if conversation_ids {
         let t1 = step();
         let x = b.customer(t1, "thread", "@acmehelp can you help me", 0.0, true, false);
@@ -515,11 +559,26 @@ impl Conversations {
         out
     }
 
+    /// End of the last window.
+    fn last_end(&self) -> i64 {
+        let last = self.posts.iter().map(|p| p.event_ms).max().unwrap_or(T0);
+        floor(last) + WINDOW_MS
+    }
+
+    /// Directed posts never answered that are older than `sla_ms` at the
+    /// end of the last window.
+    pub fn unanswered_over(&self, sla_ms: i64) -> u64 {
+        let end = self.last_end();
+        self.directed
+            .iter()
+            .filter(|d| d.answer.is_none() && end - d.t > sla_ms)
+            .count() as u64
+    }
+
     /// Directed posts never answered, by age bucket at the end of the last
     /// window (`[<15m, <1h, <4h, <24h, older]`).
     pub fn unanswered_at_end(&self) -> [u64; 5] {
-        let last = self.posts.iter().map(|p| p.event_ms).max().unwrap_or(T0);
-        let end = floor(last) + WINDOW_MS;
+        let end = self.last_end();
         let mut b = [0u64; 5];
         for d in self.directed.iter().filter(|d| d.answer.is_none()) {
             let age = end - d.t;

@@ -151,9 +151,10 @@ fn check(conv: &Conversations, out: &[AggregateOutput]) {
     assert_eq!(secs, want_secs);
     let last = rs.last().unwrap();
     assert_eq!(last.unanswered, conv.unanswered_at_end());
+    assert_eq!(last.over_sla, conv.unanswered_over(SLA_MS));
     assert_eq!(
         rs.iter()
-            .map(|r| r.evicted_horizon + r.evicted_cap)
+            .map(|r| r.evicted_horizon + r.evicted_cap + r.evicted_brand)
             .sum::<u64>(),
         0
     );
@@ -170,6 +171,24 @@ fn measures_equal_what_the_generator_knows() {
             conv.directed
                 .iter()
                 .any(|d| d.answer.is_some_and(|a| a - d.t > SLA_MS))
+        );
+        // Replies that name only their parent's id, to the brand's posts,
+        // answered and not.
+        let id_only = |d: &&canary_testkit::care::Directed| {
+            let p = &conv.posts[d.index];
+            p.reply_to.is_some() && p.reply_to_author.is_none() && p.mentions.is_empty()
+        };
+        assert!(
+            conv.directed
+                .iter()
+                .filter(id_only)
+                .any(|d| d.answer.is_some())
+        );
+        assert!(
+            conv.directed
+                .iter()
+                .filter(id_only)
+                .any(|d| d.answer.is_none())
         );
         let out = run(&conv, None);
         check(&conv, &out);
@@ -270,6 +289,10 @@ fn metrics_equal_what_the_generator_knows() {
             "{age}"
         );
     }
+    assert_eq!(
+        line("canary_care_unanswered_over_sla{watch=\"acme\"}"),
+        conv.unanswered_over(SLA_MS) as f64
+    );
     // The queue holds the unanswered actionable posts.
     let queued: f64 = ages
         .iter()

@@ -4,7 +4,10 @@
 //! # Definitions
 //! - A post is **directed** at a watch when it mentions one of the watch's
 //!   `accounts` (entities, or `@handle` in the text) or replies to a post by
-//!   one of them, is not by one of them, and is not a retweet or boost.
+//!   one of them, is not by one of them, and is not a retweet or boost. The
+//!   parent's author is the one the payload names, or, when it names none,
+//!   one of the accounts if the parent is a post of theirs seen within
+//!   `care.horizon`.
 //! - It is **answered** by the first post of one of those accounts that
 //!   replies to it, or that replies later (event time) anywhere in the same
 //!   conversation. The conversation is the source's (`conversation`), else
@@ -21,9 +24,10 @@
 //!
 //! # State
 //! Per watch: unanswered posts (at most `care.max_pending`, for at most
-//! `care.horizon`; evictions counted), and for the same horizon the thread
-//! of each directed or brand post and the brand's replies. Nothing grows with
-//! the number of posts beyond those bounds.
+//! `care.horizon`; evictions counted), the ids of the accounts' own posts
+//! (the same bounds; the oldest evicted first, counted), and for the same
+//! horizon the thread of each directed or brand post and the brand's
+//! replies. Nothing grows with the number of posts beyond those bounds.
 
 mod config;
 mod detector;
@@ -42,7 +46,7 @@ use crate::aggregate::{Alert, AlertKind, AlertState, Evidence, Resolution, Trans
 use crate::record::{Post, RECORD_VERSION};
 use crate::time::{floor_to, format_rfc3339};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Maps and lists besides the pending posts hold at most this many times
 /// `care.max_pending` entries.
@@ -89,12 +93,21 @@ pub struct WatchCare {
     replies: HashMap<u64, i64>,
     /// Brand reply times by conversation.
     conv_replies: HashMap<u64, Vec<i64>>,
+    /// Event time of the accounts' own posts, by id key: a reply naming
+    /// only its parent's id is directed when the parent is one of these.
+    #[serde(default)]
+    brand_posts: HashMap<u64, i64>,
+    /// The same posts by event time, to evict the oldest.
+    #[serde(default)]
+    brand_by_time: BTreeSet<(i64, u64)>,
     windows: BTreeMap<i64, WindowAcc>,
     /// Windows before this are closed.
     closed_until: Option<i64>,
     /// Evictions since the last report.
     evicted_horizon: u64,
     evicted_cap: u64,
+    #[serde(default)]
+    evicted_brand: u64,
     detector: ResponseDetector,
 }
 
@@ -110,6 +123,22 @@ impl WatchCare {
             + self.threads.len()
             + self.replies.len()
             + self.conv_replies.values().map(Vec::len).sum::<usize>()
+            + self.brand_posts.len()
+    }
+
+    /// Remembers a post by one of the accounts, evicting the oldest beyond `cap`.
+    fn remember_brand_post(&mut self, key: u64, t: i64, cap: usize) {
+        if self.brand_posts.contains_key(&key) {
+            return;
+        }
+        if self.brand_posts.len() >= cap
+            && let Some(old) = self.brand_by_time.pop_first()
+        {
+            self.brand_posts.remove(&old.1);
+            self.evicted_brand += 1;
+        }
+        self.brand_posts.insert(key, t);
+        self.brand_by_time.insert((t, key));
     }
 }
 
@@ -217,18 +246,18 @@ impl Care {
             .author
             .as_deref()
             .is_some_and(|a| is_account(accounts, a));
+        let parent = post.reply_to.as_deref().map(crate::aggregate::id_key);
+        let wc = &self.watches[w];
         let directed = !by_brand
-            && (post
-                .reply_to_author
-                .as_deref()
-                .is_some_and(|a| is_account(accounts, a))
-                || mentions_account(post, accounts));
+            && (match post.reply_to_author.as_deref() {
+                Some(a) => is_account(accounts, a),
+                None => parent.is_some_and(|p| wc.brand_posts.contains_key(&p)),
+            } || mentions_account(post, accounts));
         if !by_brand && !directed {
             return;
         }
         let cap = self.cfg.max_pending;
         let wc = &mut self.watches[w];
-        let parent = post.reply_to.as_deref().map(crate::aggregate::id_key);
         let conv = match (&post.conversation, parent) {
             (Some(c), _) => crate::aggregate::id_key(c),
             (None, Some(p)) => wc.threads.get(&p).map_or(p, |t| t.0),
@@ -239,6 +268,7 @@ impl Care {
             wc.threads.insert(key, (conv, t));
         }
         if by_brand {
+            wc.remember_brand_post(key, t, cap);
             let Some(parent) = parent else { return };
             self.answer(w, parent, conv, t, out);
             let wc = &mut self.watches[w];
@@ -476,7 +506,18 @@ impl Care {
             v.retain(|a| *a > cut);
             !v.is_empty()
         });
+        while let Some(&(t, k)) = wc.brand_by_time.first()
+            && t <= cut
+        {
+            wc.brand_by_time.pop_first();
+            wc.brand_posts.remove(&k);
+        }
         wc.closed_until = Some(end);
+        let over_sla = wc
+            .pending
+            .range(..end - sla)
+            .map(|(_, v)| v.len() as u64)
+            .sum();
         let mut unanswered = [0u64; 5];
         let mut in_queue = [0u64; 5];
         for (&t, list) in &wc.pending {
@@ -523,6 +564,8 @@ impl Care {
             queued: in_queue,
             evicted_horizon: std::mem::take(&mut wc.evicted_horizon),
             evicted_cap: std::mem::take(&mut wc.evicted_cap),
+            evicted_brand: std::mem::take(&mut wc.evicted_brand),
+            over_sla,
         };
         Some((counts, report))
     }
@@ -664,5 +707,102 @@ mod tests {
             c.on_post(0, &p, crate::aggregate::id_key(&p.id), &mut out);
             assert_eq!(c.watch(0).unanswered() - before, want, "{}", p.text);
         }
+    }
+    fn reply(id: &str, t: i64, author: &str, parent: &str) -> Post {
+        let mut p = post(id, t, author, "#acmefail no mention here");
+        p.reply_to = Some(parent.into());
+        p
+    }
+
+    fn on(c: &mut Care, p: &Post) {
+        c.on_post(0, p, crate::aggregate::id_key(&p.id), &mut Vec::new());
+    }
+
+    #[test]
+    fn a_reply_naming_only_a_brand_post_as_parent_is_directed() {
+        let mut c = care(10);
+        on(&mut c, &post("b1", 0, "AcmeHelp", "we are here"));
+        on(&mut c, &post("u1", 0, "bob", "lunch"));
+        on(&mut c, &reply("r1", 60_000, "u", "b1"));
+        assert_eq!(c.watch(0).unanswered(), 1);
+        // Another user's parent, or an unknown one, is not the brand's.
+        on(&mut c, &reply("r2", 60_000, "u", "u1"));
+        on(&mut c, &reply("r3", 60_000, "u", "unseen"));
+        assert_eq!(c.watch(0).unanswered(), 1);
+        // A parent author named by the payload is taken as given.
+        let mut named = reply("r4", 60_000, "u", "b1");
+        named.reply_to_author = Some("bob".into());
+        on(&mut c, &named);
+        assert_eq!(c.watch(0).unanswered(), 1);
+        // A brand reply naming only the parent's id answers it.
+        on(&mut c, &reply("b2", 120_000, "acmehelp", "r1"));
+        assert_eq!(c.watch(0).unanswered(), 0);
+    }
+
+    #[test]
+    fn brand_posts_are_bounded_by_the_cap_and_the_horizon() {
+        let mut c = care(2);
+        for i in 0..3 {
+            on(
+                &mut c,
+                &post(&format!("b{i}"), i * 60_000, "acmehelp", "hi"),
+            );
+        }
+        // The oldest was evicted: a reply to it is no longer known as directed.
+        on(&mut c, &reply("r0", 200_000, "u", "b0"));
+        on(&mut c, &reply("r2", 200_000, "u", "b2"));
+        assert_eq!(c.watch(0).unanswered(), 1);
+        let (mut tr, mut al) = (Vec::new(), Vec::new());
+        let (_, r) = c.close_window(0, 0, 300_000, &mut tr, &mut al).unwrap();
+        assert_eq!((r.evicted_brand, r.evicted_cap), (1, 0));
+        let end = 2 * 3_600_000 + 300_000;
+        let (_, r) = c
+            .close_window(0, end - 300_000, end, &mut tr, &mut al)
+            .unwrap();
+        assert_eq!(r.evicted_brand, 0);
+        assert_eq!(c.watch(0).held(), 0);
+        on(&mut c, &reply("r1", end, "u", "b1"));
+        assert_eq!(c.watch(0).unanswered(), 0);
+    }
+
+    #[test]
+    fn snapshots_without_brand_posts_still_restore() {
+        let mut c = care(10);
+        on(&mut c, &post("b1", 0, "acmehelp", "hi"));
+        let mut v = serde_json::to_value(c.watch(0)).unwrap();
+        assert!(!v["brand_posts"].as_object().unwrap().is_empty());
+        let m = v.as_object_mut().unwrap();
+        for k in ["brand_posts", "brand_by_time", "evicted_brand"] {
+            m.remove(k).unwrap();
+        }
+        let old: WatchCare = serde_json::from_value(v).unwrap();
+        c.restore(0, old);
+        on(&mut c, &reply("r1", 60_000, "u", "b1"));
+        assert_eq!(c.watch(0).unanswered(), 0);
+    }
+
+    #[test]
+    fn unanswered_over_the_sla_follows_the_configured_sla() {
+        let mut cfg = CareConfig {
+            sla: Span::minutes(15),
+            ..CareConfig::default()
+        };
+        cfg.accounts.insert("acme".into(), vec!["acmehelp".into()]);
+        let mut c = Care::new(cfg, &["acme".to_string()], 300_000);
+        // Ages at the window's end (40 min): 40, 25, 16, 15 and 5 minutes.
+        for (i, m) in [0, 15, 24, 25, 35].into_iter().enumerate() {
+            on(
+                &mut c,
+                &post(&format!("{i}"), m * 60_000, "u", "@acmehelp hi?"),
+            );
+        }
+        let (mut tr, mut al) = (Vec::new(), Vec::new());
+        let end = 40 * 60_000;
+        let (_, r) = c
+            .close_window(0, end - 300_000, end, &mut tr, &mut al)
+            .unwrap();
+        // Exactly 15 minutes old is still within the SLA.
+        assert_eq!(r.over_sla, 3);
+        assert_eq!(r.unanswered.iter().sum::<u64>(), 5);
     }
 }

@@ -97,6 +97,14 @@ pub struct CareReport {
     pub evicted_horizon: u64,
     /// Unanswered posts evicted because the watch held `care.max_pending`.
     pub evicted_cap: u64,
+    /// The accounts' own posts forgotten before `care.horizon` because the
+    /// watch held `care.max_pending` of them.
+    #[serde(default)]
+    pub evicted_brand: u64,
+    /// Unanswered posts held at the window's end that are older than
+    /// `care.sla` (whatever it is set to).
+    #[serde(default)]
+    pub over_sla: u64,
 }
 
 /// The care fields of a watch's `all` window record.
