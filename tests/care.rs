@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-use canary_testkit::care::{CONFIG, conversations};
+use canary_testkit::care::{CONFIG, SLA_MS, conversations};
 
 #[test]
 fn triage_out_and_window_fields_equal_what_the_generator_knows() {
@@ -171,4 +171,39 @@ fn triage_sinks_receive_what_triage_out_holds() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn the_sla_breach_gauge_counts_posts_past_the_configured_sla() {
+    let conv = conversations(false);
+    let sla_ms = 15 * 60_000;
+    let want = conv.unanswered_over(sla_ms);
+    // The case is only telling if a 15-minute SLA counts other posts than 1h.
+    assert!(want > 0 && want != conv.unanswered_over(SLA_MS));
+    let dir = tmp("care-sla");
+    let config = CONFIG.replace(r#"sla = "1h""#, r#"sla = "15m""#);
+    assert_ne!(config, CONFIG);
+    let cfg = write(&dir, "canary.toml", config.as_bytes());
+    let input = write(&dir, "conversations.jsonl", care_lines(&conv).as_bytes());
+    let body = scrape_run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let value = |series: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+    };
+    assert_eq!(
+        value(r#"canary_care_unanswered_over_sla{watch="acme"}"#),
+        Some(want as f64),
+        "{body}"
+    );
+    let held: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("canary_care_unanswered{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(held, conv.unanswered_at_end().iter().sum::<u64>() as f64);
 }
