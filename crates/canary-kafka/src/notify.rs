@@ -25,7 +25,7 @@ use canary_core::aggregate::{Alert, AlertState};
 use canary_core::care::TriageRecord;
 use canary_sinks::{Event, Outcome, Sink, Sinks};
 use canary_telemetry::Metrics;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -43,37 +43,76 @@ pub struct NotifyOptions {
     pub state_dir: PathBuf,
 }
 
-/// The delivered keys, in memory and in an append-only file.
+/// Delivered keys kept: a record is delivered again only if the topic hands
+/// it back after this many newer ones were delivered, far more than an
+/// aggregate re-emits after a restart (what it emitted since its last
+/// checkpoint).
+const KEEP_KEYS: usize = 100_000;
+
+/// The newest delivered keys, in memory and in an append-only file that is
+/// rewritten with only those once it holds twice as many lines.
 struct Delivered {
     keys: HashSet<String>,
+    /// The same keys, oldest first.
+    order: VecDeque<String>,
     file: File,
     path: PathBuf,
+    /// Lines in the file.
+    lines: usize,
+    keep: usize,
 }
 
 impl Delivered {
     fn open(dir: &std::path::Path) -> Result<Delivered, Error> {
+        Self::open_keeping(dir, KEEP_KEYS)
+    }
+
+    fn open_keeping(dir: &std::path::Path, keep: usize) -> Result<Delivered, Error> {
         let path = dir.join("notify-delivered.keys");
         let io = |what: &str, source| Error::Io {
             what: format!("{what} {}", path.display()),
             source,
         };
-        let mut keys = HashSet::new();
-        if path.exists() {
-            let f = File::open(&path).map_err(|e| io("reading", e))?;
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(|e| io("reading", e))?;
-                // A line cut by a crash is a key never confirmed: deliver it again.
-                if let Some(k) = line.strip_suffix('\t') {
-                    keys.insert(k.to_owned());
-                }
+        let mut d = Delivered {
+            keys: HashSet::new(),
+            order: VecDeque::new(),
+            file: OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io("opening", e))?,
+            path: path.clone(),
+            lines: 0,
+            keep: keep.max(1),
+        };
+        let f = File::open(&path).map_err(|e| io("reading", e))?;
+        for line in BufReader::new(f).lines() {
+            let line = line.map_err(|e| io("reading", e))?;
+            d.lines += 1;
+            // A line cut by a crash is a key never confirmed: deliver it again.
+            if let Some(k) = line.strip_suffix('\t') {
+                d.remember(k.to_owned());
             }
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io("opening", e))?;
-        Ok(Delivered { keys, file, path })
+        if d.lines > 2 * d.keep {
+            d.compact()?;
+        }
+        Ok(d)
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    fn remember(&mut self, key: String) {
+        if self.keys.insert(key.clone()) {
+            self.order.push_back(key);
+        }
+        while self.order.len() > self.keep {
+            if let Some(old) = self.order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
     }
 
     fn record(&mut self, new: &[String]) -> Result<(), Error> {
@@ -89,7 +128,39 @@ impl Delivered {
                 what: format!("writing {}", self.path.display()),
                 source,
             })?;
-        self.keys.extend(new.iter().cloned());
+        self.lines += new.len();
+        for k in new {
+            self.remember(k.clone());
+        }
+        if self.lines > 2 * self.keep {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file with the kept keys: a new file, fsynced, then
+    /// renamed over the old one, so a crash leaves one or the other whole.
+    fn compact(&mut self) -> Result<(), Error> {
+        let tmp = self.path.with_extension("keys.tmp");
+        let io = |what: &str, source| Error::Io {
+            what: format!("{what} {}", tmp.display()),
+            source,
+        };
+        let mut buf = String::new();
+        for k in &self.order {
+            buf.push_str(k);
+            buf.push_str("\t\n");
+        }
+        let mut f = File::create(&tmp).map_err(|e| io("creating", e))?;
+        f.write_all(buf.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io("writing", e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| io("renaming", e))?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| io("reopening", e))?;
+        self.lines = self.order.len();
         Ok(())
     }
 }
@@ -168,12 +239,7 @@ impl Processor for Notify {
                 return Ok(());
             }
         };
-        let known = self
-            .delivered
-            .lock()
-            .expect("not poisoned")
-            .keys
-            .contains(&key);
+        let known = self.delivered.lock().expect("not poisoned").contains(&key);
         if known || self.offered.contains(&key) {
             out.dropped("duplicate");
             return Ok(());
@@ -370,5 +436,30 @@ mod tests {
         let mut keys: Vec<&str> = d.keys.iter().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["a/firing", "a/resolved"]);
+    }
+
+    #[test]
+    fn only_the_newest_keys_are_kept_and_the_file_is_rewritten_with_them() {
+        let dir = std::env::temp_dir().join(format!("canary-notify-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = |i: usize| format!("triage/acme/{i}/open");
+        let mut d = Delivered::open_keeping(&dir, 3).unwrap();
+        for i in 0..7 {
+            d.record(&[key(i)]).unwrap();
+        }
+        // 7 lines > 2 × 3: rewritten with the newest three, oldest first.
+        let file = std::fs::read_to_string(dir.join("notify-delivered.keys")).unwrap();
+        assert_eq!(file, format!("{}\t\n{}\t\n{}\t\n", key(4), key(5), key(6)));
+        assert!(!d.contains(&key(3)) && d.contains(&key(4)));
+        d.record(&[key(7)]).unwrap();
+        drop(d);
+        // Reopened with a smaller bound: the newest survive.
+        let d = Delivered::open_keeping(&dir, 2).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let mut keys: Vec<String> = d.order.iter().cloned().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [key(6), key(7)]);
+        assert_eq!(d.keys.len(), 2);
     }
 }
