@@ -14,23 +14,123 @@
 //!
 //! The index holds every `w` that resolves, each inserted by the first step
 //! that reaches it; the tests check it against the steps applied one by one.
+//! It is stored compactly ([`WordMap`]): about 150,000 forms over the six
+//! languages, most of them Arabic words with a clitic.
 
-use crate::tables::{Entry, FxMap, LangTable};
+use std::hash::Hasher;
+
+use crate::tables::{Entry, Fx, FxMap, LangTable};
+
+/// A read-only map from folded words to entries: the keys' bytes in one
+/// string, the entries in one vector, and an open-addressing table of
+/// indices into it with a hash tag each (linear probing, at most half full;
+/// most text words miss, and the tag answers most misses without reading a
+/// key). A general hash map would hold a separate allocation per key and
+/// twice the memory.
+#[derive(Default)]
+pub(crate) struct WordMap {
+    keys: String,
+    /// Key start and end in `keys`, and the entry.
+    entries: Vec<(u32, u32, Entry)>,
+    /// Index into `entries` (or `EMPTY`) and the low half of its key's hash.
+    slots: Vec<(u32, u32)>,
+    /// log2 of `slots.len()`.
+    bits: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+fn hash(w: &str) -> u64 {
+    let mut h = Fx::default();
+    h.write(w.as_bytes());
+    h.finish()
+}
+
+impl WordMap {
+    /// An empty map with room for `n` keys.
+    fn with_capacity(n: usize) -> WordMap {
+        let bits = (2 * n).max(2).next_power_of_two().trailing_zeros();
+        WordMap {
+            keys: String::new(),
+            entries: Vec::with_capacity(n),
+            slots: vec![(EMPTY, 0); 1 << bits],
+            bits,
+        }
+    }
+
+    /// Adds `w` unless it is a key already (the first insertion wins).
+    fn insert_if_absent(&mut self, w: &str, e: Entry) {
+        assert!(
+            2 * self.entries.len() < self.slots.len(),
+            "sized for its keys"
+        );
+        let h = hash(w);
+        let mut i = self.slot(h);
+        while self.slots[i].0 != EMPTY {
+            if self.key(self.slots[i].0) == w {
+                return;
+            }
+            i = (i + 1) & (self.slots.len() - 1);
+        }
+        let start = self.keys.len() as u32;
+        self.keys.push_str(w);
+        let at = u32::try_from(self.entries.len()).expect("fewer than 2^32 words");
+        self.slots[i] = (at, h as u32);
+        self.entries.push((start, self.keys.len() as u32, e));
+    }
+
+    fn key(&self, at: u32) -> &str {
+        let (start, end, _) = self.entries[at as usize];
+        &self.keys[start as usize..end as usize]
+    }
+
+    /// The first slot to probe for hash `h`: its top bits, the best mixed.
+    fn slot(&self, h: u64) -> usize {
+        (h >> (64 - self.bits)) as usize
+    }
+
+    pub(crate) fn get(&self, w: &str) -> Option<&Entry> {
+        let h = hash(w);
+        let mut i = self.slot(h);
+        loop {
+            let (at, tag) = self.slots[i];
+            if at == EMPTY {
+                return None;
+            }
+            if tag == h as u32 && self.key(at) == w {
+                return Some(&self.entries[at as usize].2);
+            }
+            i = (i + 1) & (self.slots.len() - 1);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        (0..self.entries.len() as u32).map(|at| self.key(at))
+    }
+}
 
 /// Builds the index of `t` from its words, clitics, endings and, where `t`
 /// falls back to English, `english`.
-pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> FxMap<Box<str>, Entry> {
-    let mut index: FxMap<Box<str>, Entry> = FxMap::default();
-    index.reserve(t.words.len() * (1 + t.prefixes.len() + t.suffixes.len()));
-    index.extend(t.words.iter().map(|(k, &e)| (k.clone(), e)));
-    // Sorted, so that the index does not depend on the words' map order.
-    let mut scored: Vec<(&str, Entry)> = t
+pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> WordMap {
+    let scored: Vec<(&str, Entry)> = t
         .words
         .iter()
         .filter(|(_, e)| e.valence != 0.0)
         .map(|(k, &e)| (&**k, e))
         .collect();
-    scored.sort_unstable_by_key(|&(k, _)| k);
+    let english_len = if t.english_fallback { english.len() } else { 0 };
+    let mut index = WordMap::with_capacity(
+        t.words.len() + (t.prefixes.len() + t.suffixes.len()) * scored.len() + english_len,
+    );
+    for (w, &e) in &t.words {
+        index.insert_if_absent(w, e);
+    }
     let mut key = String::new();
     for p in t.prefixes {
         for &(rest, e) in &scored {
@@ -38,7 +138,7 @@ pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> FxMap<Box<
                 key.clear();
                 key.push_str(p);
                 key.push_str(rest);
-                index.entry(key.as_str().into()).or_insert(e);
+                index.insert_if_absent(&key, e);
             }
         }
     }
@@ -51,19 +151,21 @@ pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> FxMap<Box<
             key.push_str(stem);
             key.push_str(from);
             if key.chars().count() >= 4 {
-                index.entry(key.as_str().into()).or_insert(e);
+                index.insert_if_absent(&key, e);
             }
         }
     }
     if t.english_fallback {
         for (w, &v) in english {
-            index.entry(w.clone()).or_insert(Entry {
+            let e = Entry {
                 valence: v,
                 ..Entry::default()
-            });
+            };
+            index.insert_if_absent(w, e);
         }
     }
-    index.shrink_to_fit();
+    index.keys.shrink_to_fit();
+    index.entries.shrink_to_fit();
     index
 }
 
@@ -119,7 +221,7 @@ mod tests {
     /// lexicon word (a char cut or added, clitics stacked), and every word of
     /// the language's UMSAB test texts when the shared data is present.
     fn candidates(lang: Lang, t: &LangTable) -> Vec<String> {
-        let mut out: Vec<String> = t.index.keys().map(|k| k.to_string()).collect();
+        let mut out: Vec<String> = t.index.keys().map(str::to_owned).collect();
         for k in t.words.keys() {
             let mut cut = k.to_string();
             cut.pop();
@@ -164,7 +266,7 @@ mod tests {
             let mut resolved = 0;
             for w in &words {
                 let want = resolve_by_steps(t, &english, w);
-                assert_eq!(t.index.get(w.as_str()).copied(), want, "{lang:?} {w:?}");
+                assert_eq!(t.index.get(w).copied(), want, "{lang:?} {w:?}");
                 resolved += usize::from(want.is_some());
             }
             // Every index key resolves, so the check covered at least those.

@@ -67,7 +67,7 @@ pub(crate) struct LangTable {
     pub words: FxMap<Box<str>, Entry>,
     /// What each folded text word resolves to ([`crate::index`]), built last
     /// from `words`, the clitics, the endings and the English fallback.
-    pub index: FxMap<Box<str>, Entry>,
+    pub index: crate::index::WordMap,
     /// Multi-word entries, keyed by their folded words joined by one space.
     pub phrases: FxMap<Box<str>, f32>,
     /// Prefix clitics to retry a missing word without.
@@ -113,7 +113,7 @@ fn build() -> Tables {
     for lang in Lang::ALL {
         let mut t = LangTable {
             words: FxMap::default(),
-            index: FxMap::default(),
+            index: Default::default(),
             phrases: FxMap::default(),
             prefixes: lang.rules().prefixes,
             suffixes: lang.rules().suffixes,
