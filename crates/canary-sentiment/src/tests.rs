@@ -78,3 +78,20 @@ fn output_shape_matches_vader() {
     let e = Scorer::new().score("fr", "").unwrap();
     assert_eq!(e.compound, 0.0);
 }
+
+#[test]
+fn function_words_are_not_read_as_english() {
+    // "die" (the article) and "war" ("was") are negative English words.
+    assert_eq!(c("de", "die Katze war da"), 0.0);
+    assert!(c("de", "die Katze war toll") > 0.05);
+    // An English word in a post still counts where it is no function word.
+    assert!(c("de", "epic fail") < -0.05);
+}
+
+#[test]
+fn french_and_german_use_their_own_lexicons() {
+    assert!(c("fr", "c'est génial") > 0.05);
+    assert!(c("fr", "franchement déçu") < -0.05);
+    assert!(c("de", "total enttäuschend") < -0.05);
+    assert!(c("de", "einfach toll") > 0.05);
+}

@@ -35,7 +35,9 @@ pub use output::{
     AggregateOutput, Alert, AlertKind, AlertState, Evidence, Sample, Term, WindowSummary,
 };
 pub use state::{AggregatorState, StateError};
-pub use terms::{BaselineTerms, TermBuf, WindowTerms, for_each_term, for_each_term_in};
+pub use terms::{
+    BaselineTerms, TermBuf, WindowTerms, for_each_term, for_each_term_in, is_stop_word_of,
+};
 
 use crate::care::{Care, TriageRecord};
 use crate::record::Post;

@@ -229,10 +229,16 @@ const STOP_WORDS_BY_LANG: &[(&str, &[&str])] = &[
 ];
 
 fn is_stop_word(w: &str, lang: Option<&str>) -> bool {
-    STOP_WORDS.binary_search(&w).is_ok()
-        || lang
-            .and_then(|l| STOP_WORDS_BY_LANG.iter().find(|(c, _)| *c == l))
-            .is_some_and(|(_, ws)| ws.binary_search(&w).is_ok())
+    STOP_WORDS.binary_search(&w).is_ok() || lang.is_some_and(|l| is_stop_word_of(w, l))
+}
+
+/// Whether lowercased `w` is a stop word of language `lang` (es pt fr de it
+/// ar; English's own list is not consulted).
+pub fn is_stop_word_of(w: &str, lang: &str) -> bool {
+    STOP_WORDS_BY_LANG
+        .iter()
+        .find(|(c, _)| *c == lang)
+        .is_some_and(|(_, ws)| ws.binary_search(&w).is_ok())
 }
 
 /// Calls `f` with each term of `text`: lowercased words of two or more
