@@ -40,8 +40,9 @@ fn demo_spike_fires_once_and_resolves() {
     assert!(resolve["window_start"].as_str().unwrap() >= "2024-05-06T13:00:00Z");
     assert!(fire["negative_share"].as_f64().unwrap() > 0.2);
     // The all-languages baseline includes the demo's es/pt/fr/de posts, all
-    // scored now, so it sits above the English key's 2%.
-    assert!(fire["baseline_share"].as_f64().unwrap() < 0.05);
+    // scored (the Spanish "mi paquete todavía no llega" among the negative
+    // ones), so it sits above the English key's 2%.
+    assert!(fire["baseline_share"].as_f64().unwrap() < 0.07);
     assert!(fire["volume"].as_u64().unwrap() >= 100);
     let terms: Vec<&str> = fire["top_terms"]
         .as_array()

@@ -95,3 +95,12 @@ fn french_and_german_use_their_own_lexicons() {
     assert!(c("de", "total enttäuschend") < -0.05);
     assert!(c("de", "einfach toll") > 0.05);
 }
+
+#[test]
+fn verb_forms_and_diminutives_reach_the_listed_word() {
+    // Only the infinitives are listed: "detestare", "odiar", "adorar".
+    assert!(c("it", "detestano tutto") < -0.05);
+    assert!(c("pt", "odiei o filme") < -0.05);
+    assert!(c("pt", "adorei") > 0.05);
+    assert!(c("pt", "bonitinho") > 0.05);
+}
