@@ -16,8 +16,8 @@
 //!
 //! The index holds every `w` that resolves, each inserted by the first step
 //! that reaches it; the tests check it against the steps applied one by one.
-//! It is stored compactly ([`WordMap`]): about 150,000 forms over the six
-//! languages, most of them Arabic words with a clitic.
+//! It is stored compactly ([`WordMap`]): about 233,000 forms over the six
+//! languages (de 66k, ar 50k, fr 44k, pt 43k, it 17k, es 13k).
 
 use std::hash::Hasher;
 

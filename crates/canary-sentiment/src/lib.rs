@@ -17,7 +17,9 @@
 //! - **Rules** ([`rules`]): a negator up to three words before a lexicon word
 //!   flips and damps it (×−0.74); in German and French a trailing negator
 //!   ("nicht", "pas") also reaches the two words before it; intensifiers add
-//!   ±0.293, downtoners take it off; after the last contrast word ("pero",
+//!   ±0.293, downtoners take it off; negators and boosters reach only within
+//!   their clause (`, . ; : ! ?` and the Arabic `، ؛ ؟` end one, unlike
+//!   VADER, so "no llega, pésimo" stays negative); after the last contrast word ("pero",
 //!   "aber", "لكن") words weigh 1.5 and before it 0.5; `!` and `?` emphasis as
 //!   in VADER.
 //! - **Output**: neg/neu/pos (3 decimals) and compound = s / √(s² + 15) (4
@@ -53,6 +55,8 @@ struct Tok {
     start: u32,
     end: u32,
     word: bool,
+    /// Index of the clause the token is in: `, . ; : ! ?` end a clause.
+    clause: u32,
     entry: Entry,
 }
 
@@ -65,6 +69,7 @@ pub struct Scorer {
     norm: String,
     word: String,
     vals: Vec<f32>,
+    clause: u32,
 }
 
 impl Default for Scorer {
@@ -89,6 +94,7 @@ impl Scorer {
             norm: String::with_capacity(256),
             word: String::with_capacity(32),
             vals: Vec::with_capacity(64),
+            clause: 0,
         }
     }
 
@@ -120,6 +126,7 @@ impl Scorer {
         self.norm.clear();
         let tables = self.tables;
         let (mut excl, mut quest) = (0, 0);
+        self.clause = 0;
         for raw in text.split_whitespace() {
             let mut punct = false;
             for b in raw.bytes() {
@@ -137,6 +144,7 @@ impl Scorer {
                 {
                     self.toks.push(Tok {
                         valence: v,
+                        clause: self.clause,
                         ..Tok::default()
                     });
                     continue;
@@ -154,11 +162,14 @@ impl Scorer {
                 if let Some(s) = start.take() {
                     self.push_word(t, &raw[s..i]);
                 }
-                if c >= tables.emoji_min
+                if matches!(c, ',' | '.' | ';' | ':' | '!' | '?' | '،' | '؛' | '؟') {
+                    self.clause += 1;
+                } else if c >= tables.emoji_min
                     && let Some(&v) = tables.emoji.get(&c)
                 {
                     self.toks.push(Tok {
                         valence: v,
+                        clause: self.clause,
                         ..Tok::default()
                     });
                 }
@@ -183,6 +194,7 @@ impl Scorer {
             start: start as u32,
             end: self.norm.len() as u32,
             word: true,
+            clause: self.clause,
             entry,
         });
     }
@@ -232,6 +244,9 @@ impl Scorer {
                 let mut negated = false;
                 for d in 1..=3usize {
                     let Some(j) = i.checked_sub(d) else { break };
+                    if toks[j].clause != tok.clause {
+                        break;
+                    }
                     let e = &toks[j].entry;
                     if e.booster != 0 {
                         let scalar = B_INCR * f32::from(e.booster) * [1.0, 0.95, 0.9][d - 1];
@@ -240,6 +255,9 @@ impl Scorer {
                     negated |= e.negator;
                 }
                 for k in toks.iter().skip(i + 1).take(2) {
+                    if k.clause != tok.clause {
+                        break;
+                    }
                     negated |= k.entry.post_negator;
                 }
                 if negated {

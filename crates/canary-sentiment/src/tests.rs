@@ -47,6 +47,18 @@ fn negation_flips_and_contrast_reweights() {
 }
 
 #[test]
+fn negation_and_boosters_stop_at_the_end_of_a_clause() {
+    // VADER's three-word reach would turn "pésimo" positive after "no llega,".
+    assert!(c("es", "mi paquete todavía no llega, pésimo servicio") < -0.05);
+    assert!(c("es", "no llega, pésimo") < c("es", "no llega pésimo"));
+    assert!(c("pt", "não chegou. horrível") < -0.05);
+    assert_eq!(c("es", "muy, malo"), c("es", "malo"));
+    assert!(c("ar", "لا، سيئة") < -0.05);
+    // Without punctuation the negator still reaches three words ahead.
+    assert!(c("es", "no es nada bueno") < -0.05);
+}
+
+#[test]
 fn boosters_and_accents_and_runs() {
     assert!(c("es", "muy malo") < c("es", "malo"));
     assert_eq!(c("pt", "nao gostei"), c("pt", "não gostei"));
