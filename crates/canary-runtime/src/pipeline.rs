@@ -195,24 +195,10 @@ impl Pipeline {
         opts: &RunOptions,
         stop: Arc<AtomicBool>,
     ) -> Result<Pipeline, Error> {
-        let normalize = Normalizer::new(&spec.watches)?;
-        let language = LanguageStage::new(&spec.language)?;
-        let sentiment = SentimentStage::new(&spec.sentiment)?;
-        let names: Vec<String> = normalize.matcher().names().to_vec();
-        let aggregator = Aggregator::new(spec.aggregate.clone(), &names);
         let mut ingest = opts.ingest.clone();
         ingest.stop = Some(stop.clone());
-        let reader = Reader::open(&opts.inputs, ingest)?;
-        Ok(Pipeline {
-            normalize,
-            language,
-            sentiment,
-            aggregator,
-            guard: FutureGuard::new(spec.event_time.clone()),
-            input: Input::Reader(Box::new(reader)),
-            opts: opts.clone(),
-            stop,
-            shadow: None,
+        Self::build(spec, opts.clone(), stop, || {
+            Ok(Input::Reader(Box::new(Reader::open(&opts.inputs, ingest)?)))
         })
     }
 
@@ -229,21 +215,32 @@ impl Pipeline {
         stop: Arc<AtomicBool>,
         feed: Receiver<(Item, Instant)>,
     ) -> Result<Pipeline, Error> {
+        let mut opts = opts.clone();
+        opts.live = true;
+        opts.sort_by_time = false;
+        Self::build(spec, opts, stop, || Ok(Input::Feed(feed)))
+    }
+
+    /// The stages are built before the input is opened, so a refused stage
+    /// configuration opens no input.
+    fn build(
+        spec: &PipelineSpec,
+        opts: RunOptions,
+        stop: Arc<AtomicBool>,
+        input: impl FnOnce() -> Result<Input, Error>,
+    ) -> Result<Pipeline, Error> {
         let normalize = Normalizer::new(&spec.watches)?;
         let language = LanguageStage::new(&spec.language)?;
         let sentiment = SentimentStage::new(&spec.sentiment)?;
         let names: Vec<String> = normalize.matcher().names().to_vec();
         let aggregator = Aggregator::new(spec.aggregate.clone(), &names);
-        let mut opts = opts.clone();
-        opts.live = true;
-        opts.sort_by_time = false;
         Ok(Pipeline {
             normalize,
             language,
             sentiment,
             aggregator,
             guard: FutureGuard::new(spec.event_time.clone()),
-            input: Input::Feed(feed),
+            input: input()?,
             opts,
             stop,
             shadow: None,

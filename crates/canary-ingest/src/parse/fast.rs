@@ -917,16 +917,16 @@ impl<'a> Scan<'a, '_> {
         Ok((name, end))
     }
 
-    /// The raw scalar value of key `key` directly inside the object spanning
-    /// `open..close` (a number, `null`, `true`...); a string or container
-    /// there is left to the serde path.
-    fn key_raw(
+    /// Where the value of key `key` directly inside the object spanning
+    /// `open..close` starts, found with `finder` (which searches `"key"`);
+    /// a key given twice is left to the serde path.
+    fn key_at(
         &self,
         open: usize,
         close: usize,
         finder: &Finder<'_>,
         key: &str,
-    ) -> R<Option<&'a RawValue>> {
+    ) -> R<Option<usize>> {
         let mut found = None;
         for at in finder.find_iter(&self.s[open..close]) {
             let q = open + at;
@@ -940,13 +940,28 @@ impl<'a> Scan<'a, '_> {
             if found.is_some() {
                 return Err(Fallback);
             }
-            let v = self.ws(colon + 1);
-            if matches!(self.byte(v)?, b'"' | b'{' | b'[') {
-                return Err(Fallback);
-            }
-            found = Some(self.raw(v)?.0);
+            found = Some(self.ws(colon + 1));
         }
-        Ok(found.flatten())
+        Ok(found)
+    }
+
+    /// The raw scalar value of key `key` directly inside the object spanning
+    /// `open..close` (a number, `null`, `true`...); a string or container
+    /// there is left to the serde path.
+    fn key_raw(
+        &self,
+        open: usize,
+        close: usize,
+        finder: &Finder<'_>,
+        key: &str,
+    ) -> R<Option<&'a RawValue>> {
+        let Some(v) = self.key_at(open, close, finder, key)? else {
+            return Ok(None);
+        };
+        if matches!(self.byte(v)?, b'"' | b'{' | b'[') {
+            return Err(Fallback);
+        }
+        Ok(self.raw(v)?.0)
     }
 
     /// The string value of key `key` directly inside the object spanning
@@ -958,22 +973,10 @@ impl<'a> Scan<'a, '_> {
         finder: &Finder<'_>,
         key: &str,
     ) -> R<Option<Option<Cow<'a, str>>>> {
-        let mut found = None;
-        for at in finder.find_iter(&self.s[open..close]) {
-            let q = open + at;
-            if !self.is_quote(q) || self.depth_at(open, q) != 1 {
-                continue;
-            }
-            let colon = self.ws(q + key.len() + 2);
-            if self.byte(colon)? != b':' {
-                continue;
-            }
-            if found.is_some() {
-                return Err(Fallback);
-            }
-            found = Some(self.string(self.ws(colon + 1))?.0);
+        match self.key_at(open, close, finder, key)? {
+            Some(v) => Ok(Some(self.string(v)?.0)),
+            None => Ok(None),
         }
-        Ok(found)
     }
 
     fn is_quote(&self, i: usize) -> bool {
