@@ -1,7 +1,8 @@
 //! Macro-F1 over negative/neutral/positive on the UMSAB test splits, for
 //! canary-sentiment next to VADER on the same texts.
 //!
-//! `cargo run --release -p canary-sentiment --example umsab` prints a markdown table.
+//! `cargo run --release -p canary-sentiment --example umsab` prints a markdown table;
+//! `-- --confusion` adds each scored language's confusion matrix.
 
 use canary_sentiment::Scorer;
 use canary_vader::Analyzer;
@@ -49,6 +50,7 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---|");
     let (mut sum_c, mut sum_v, mut sum_f, mut n) = (0.0, 0.0, 0.0, 0.0);
+    let mut confusion = Vec::new();
     for &(code, dir, ft) in LANGS {
         let base = format!("multilingual_sentiment_umsab/test/{dir}");
         let (Some(tp), Some(lp)) = (
@@ -94,6 +96,9 @@ fn main() {
             format!("no ({:+.1})", macro_f1(&ours) - ft)
         };
         println!("| {code} | {fc} | {fv:.1} | {ft:.1} | {z} | {ok} |");
+        if std::env::args().any(|a| a == "--confusion") && !ours.is_empty() {
+            confusion.push((code, ours.clone()));
+        }
     }
     println!(
         "| average of scored languages | {:.1} | {:.1} | {:.1} | | |",
@@ -101,6 +106,16 @@ fn main() {
         sum_v / n,
         sum_f / n
     );
+    for (code, pairs) in &confusion {
+        println!();
+        println!("{code}: rows = label, columns = canary's class (negative, neutral, positive)");
+        for (y, name) in ["negative", "neutral", "positive"].iter().enumerate() {
+            let row: Vec<usize> = (0..3)
+                .map(|p| pairs.iter().filter(|&&q| q == (y, p)).count())
+                .collect();
+            println!("  {name:>8}: {:>4} {:>4} {:>4}", row[0], row[1], row[2]);
+        }
+    }
     // Peak RSS of this process: both scorers' tables plus the texts.
     if let Ok(st) = std::fs::read_to_string("/proc/self/status")
         && let Some(l) = st.lines().find(|l| l.starts_with("VmHWM"))
