@@ -30,6 +30,7 @@
 //! A [`Scorer`] keeps its scratch space and allocates nothing once it has
 //! grown to the longest text (`tests/alloc.rs` counts).
 
+mod colloquial;
 mod fold;
 mod index;
 mod rules;

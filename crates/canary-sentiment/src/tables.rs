@@ -146,6 +146,16 @@ fn build() -> Tables {
         for &(text, scale) in sources(lang) {
             add_lexicon(&mut t, text, scale);
         }
+        let mut key = String::new();
+        for &(w, en) in crate::colloquial::pairs(lang) {
+            fold_word(w, &mut key);
+            if let Some(&v) = english.get(en) {
+                let e = t.words.entry(key.as_str().into()).or_default();
+                if e.valence == 0.0 {
+                    e.valence = v;
+                }
+            }
+        }
         let r = lang.rules();
         for &w in r.negators {
             t.words.entry(w.into()).or_default().negator = true;

@@ -116,3 +116,35 @@ fn verb_forms_and_diminutives_reach_the_listed_word() {
     assert!(c("pt", "adorei") > 0.05);
     assert!(c("pt", "bonitinho") > 0.05);
 }
+
+#[test]
+fn everyday_words_take_the_valence_of_their_english_word() {
+    let english = crate::tables::english();
+    for lang in Lang::ALL {
+        for &(w, en) in crate::colloquial::pairs(lang) {
+            assert!(
+                english.contains_key(en),
+                "{w}: {en} is not in VADER's lexicon"
+            );
+        }
+    }
+    let vader = |w: &str| f64::from(english[w]);
+    // Alone, a word's compound is its valence normalised as VADER does.
+    let alone = |v: f64| v / (v * v + 15.0).sqrt();
+    for (de, en) in [
+        ("leider", "unfortunately"),
+        ("danke", "thanks"),
+        ("kaputt", "broken"),
+    ] {
+        assert!((c("de", de) - alone(vader(en))).abs() < 1e-3, "{de}");
+    }
+    assert!(c("de", "Zug wieder verspätet, leider kein Anschluss") < -0.05);
+    assert!(c("de", "Danke, hat alles geklappt") > 0.05);
+    // Where the lexicon lists the word, its own value stays: "chaos" is -1.0
+    // there (×1.28), not VADER's -2.7.
+    assert!((c("de", "chaos") - alone(-1.28)).abs() < 1e-3);
+    // A lexicon's 0 is a gap: AFINN-ar lists "سيء" (bad) at 0.
+    assert!((c("ar", "سيء") - alone(vader("bad"))).abs() < 1e-3);
+    assert!(c("it", "servizio pessimo") < -0.05);
+    assert!(c("pt", "amei, ótimo atendimento") > 0.05);
+}
