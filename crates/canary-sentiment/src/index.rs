@@ -12,7 +12,8 @@
 //!    `stem` + `to` has a non-zero valence;
 //! 4. else, in a language that falls back to English, VADER's valence of `w`,
 //!    unless `w` is one of the language's stop words ("die" and "war" are an
-//!    article and "was" in German, "mia" is "my" in Italian).
+//!    article and "was" in German, "mia" is "my" in Italian) or false friends
+//!    ("kind" is a child in German, "pain" bread in French).
 //!
 //! The index holds every `w` that resolves, each inserted by the first step
 //! that reaches it; the tests check it against the steps applied one by one.
@@ -160,7 +161,7 @@ pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> WordMap {
     }
     if t.english_fallback {
         for (w, &v) in english {
-            if is_stop_word_of(w, t.lang.code()) {
+            if not_english(t, w) {
                 continue;
             }
             let e = Entry {
@@ -173,6 +174,12 @@ pub(crate) fn build(t: &LangTable, english: &FxMap<Box<str>, f32>) -> WordMap {
     index.keys.shrink_to_fit();
     index.entries.shrink_to_fit();
     index
+}
+
+/// A word the English fallback must not read as English: one of the
+/// language's stop words or false friends.
+fn not_english(t: &LangTable, w: &str) -> bool {
+    is_stop_word_of(w, t.lang.code()) || t.lang.rules().false_friends.contains(&w)
 }
 
 /// The resolution steps applied one by one to `w`, as the module docs state
@@ -207,7 +214,7 @@ pub(crate) fn resolve_by_steps(
             return by_ending;
         }
     }
-    if t.english_fallback && !is_stop_word_of(w, t.lang.code()) {
+    if t.english_fallback && !not_english(t, w) {
         return english.get(w).map(|&v| Entry {
             valence: v,
             ..Entry::default()

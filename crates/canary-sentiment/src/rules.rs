@@ -86,6 +86,10 @@ pub(crate) struct Rules {
     /// UMSAB: +0.5 to +0.9 macro-F1 in fr, de, it, ar; -1.0 in es (Spanish
     /// shares spellings with English words of other meanings), so off there.
     pub english_fallback: bool,
+    /// Common words of the language spelled like an English word of another
+    /// meaning in VADER's lexicon (German "Kind" is a child, "Gift" poison):
+    /// the English fallback skips them, as it skips the stop words.
+    pub false_friends: &'static [&'static str],
 }
 
 const ES: Rules = Rules {
@@ -142,6 +146,7 @@ const ES: Rules = Rules {
         ("io", "ir"),
     ],
     english_fallback: false,
+    false_friends: &[],
 };
 
 const PT: Rules = Rules {
@@ -199,6 +204,7 @@ const PT: Rules = Rules {
         ("zinha", ""),
     ],
     english_fallback: true,
+    false_friends: &[],
 };
 
 const FR: Rules = Rules {
@@ -226,6 +232,7 @@ const FR: Rules = Rules {
     prefixes: &[],
     suffixes: &[("s", ""), ("e", ""), ("es", ""), ("x", "")],
     english_fallback: true,
+    false_friends: &["pain"],
 };
 
 const DE: Rules = Rules {
@@ -264,6 +271,7 @@ const DE: Rules = Rules {
         ("em", ""),
     ],
     english_fallback: true,
+    false_friends: &["kind", "gift", "hell", "bad"],
 };
 
 const IT: Rules = Rules {
@@ -313,6 +321,7 @@ const IT: Rules = Rules {
         ("ito", "ire"),
     ],
     english_fallback: true,
+    false_friends: &["fine"],
 };
 
 const AR: Rules = Rules {
@@ -336,4 +345,5 @@ const AR: Rules = Rules {
     prefixes: &["وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل"],
     suffixes: &[("ه", ""), ("ات", ""), ("ين", ""), ("ون", "")],
     english_fallback: true,
+    false_friends: &[],
 };

@@ -148,3 +148,14 @@ fn everyday_words_take_the_valence_of_their_english_word() {
     assert!(c("it", "servizio pessimo") < -0.05);
     assert!(c("pt", "amei, ótimo atendimento") > 0.05);
 }
+
+#[test]
+fn false_friends_are_not_read_as_english() {
+    // VADER rates "kind" +2.4, "pain" -2.3 and "fine" +0.8; in German, French
+    // and Italian they are a child, bread and an end.
+    assert_eq!(c("de", "das Kind"), 0.0);
+    assert_eq!(c("fr", "du pain"), 0.0);
+    assert_eq!(c("it", "alla fine"), 0.0);
+    // Other English words still are.
+    assert!(c("de", "epic fail") < -0.05);
+}
