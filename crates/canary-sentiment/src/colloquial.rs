@@ -82,6 +82,21 @@ const DE: &[(&str, &str)] = &[
     ("schlechteste", "worst"),
     ("hasse", "hate"),
     ("hasst", "hates"),
+    ("ärgert", "annoys"),
+    ("geärgert", "annoyed"),
+    ("stinkt", "stinks"),
+    ("grottig", "lousy"),
+    ("dreckig", "dirty"),
+    ("schmutzig", "dirty"),
+    ("stinksauer", "furious"),
+    ("angepisst", "pissed"),
+    ("versaut", "ruined"),
+    ("verpasst", "missed"),
+    ("fehlt", "missing"),
+    ("gesperrt", "blocked"),
+    ("abgelehnt", "rejected"),
+    ("müll", "crap"),
+    ("schrott", "crap"),
     // Thanks and praise.
     ("danke", "thanks"),
     ("dank", "thanks"),
@@ -95,6 +110,12 @@ const DE: &[(&str, &str)] = &[
     ("froh", "glad"),
     ("glücklich", "happy"),
     ("liebt", "loves"),
+    ("lecker", "delicious"),
+    ("gerne", "gladly"),
+    ("gern", "gladly"),
+    ("süß", "sweet"),
+    ("gewonnen", "won"),
+    ("spaß", "fun"),
     ("hilfsbereit", "helpful"),
     ("freundlich", "friendly"),
     ("perfekt", "perfect"),
@@ -129,6 +150,16 @@ const ES: &[(&str, &str)] = &[
     ("encanto", "loved"),
     ("contenta", "happy"),
     ("odia", "hates"),
+    ("cabreado", "pissed"),
+    ("enfadado", "angry"),
+    ("cutre", "lousy"),
+    ("timo", "scam"),
+    ("bloqueado", "blocked"),
+    ("reclamar", "complain"),
+    ("mala", "bad"),
+    ("chido", "cool"),
+    ("chevere", "cool"),
+    ("recomiendo", "recommend"),
 ];
 
 const PT: &[(&str, &str)] = &[
@@ -149,6 +180,17 @@ const PT: &[(&str, &str)] = &[
     ("adoro", "adore"),
     ("contente", "happy"),
     ("nojo", "disgust"),
+    ("decepcionada", "disappointed"),
+    ("descaso", "neglect"),
+    ("bosta", "crap"),
+    ("atrasou", "delayed"),
+    ("cancelou", "cancelled"),
+    ("travou", "stuck"),
+    ("travado", "stuck"),
+    ("perdi", "lost"),
+    ("chata", "annoying"),
+    ("lindo", "beautiful"),
+    ("amo", "love"),
 ];
 
 const FR: &[(&str, &str)] = &[
@@ -158,6 +200,9 @@ const FR: &[(&str, &str)] = &[
     ("galere", "trouble"),
     ("sympa", "nice"),
     ("content", "happy"),
+    ("degueulasse", "disgusting"),
+    ("relou", "annoying"),
+    ("kiffe", "love"),
 ];
 
 const IT: &[(&str, &str)] = &[
@@ -172,6 +217,18 @@ const IT: &[(&str, &str)] = &[
     ("ottimo", "excellent"),
     ("adoro", "adore"),
     ("felice", "happy"),
+    ("perso", "lost"),
+    ("soppresso", "cancelled"),
+    ("disservizio", "disruption"),
+    ("lamentela", "complaint"),
+    ("buono", "good"),
+    ("carino", "cute"),
+    ("mitico", "awesome"),
+    ("figo", "cool"),
+    ("spettacolare", "amazing"),
+    ("ahah", "haha"),
+    ("ahahah", "haha"),
+    ("ahahahah", "haha"),
 ];
 
 const AR: &[(&str, &str)] = &[
