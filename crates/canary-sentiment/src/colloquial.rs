@@ -13,6 +13,30 @@
 
 use crate::rules::Lang;
 
+/// Emoji that VADER scores 0 although their meaning is not neutral: VADER
+/// scores an emoji by its Unicode name, and "thumbs up", "folded hands",
+/// "pouting face" or "face with rolling eyes" hold no word of its lexicon.
+/// Each is paired with the English word for what it says in a post; like the
+/// words, a pair only fills a gap (an emoji VADER scores keeps its score).
+/// English posts are VADER's alone and unchanged.
+pub(crate) const EMOJI: &[(char, &str)] = &[
+    ('👍', "good"),
+    ('👎', "bad"),
+    ('🙏', "thanks"),
+    ('👏', "applause"),
+    ('💪', "strong"),
+    ('🤩', "excited"),
+    ('🙄', "annoyed"),
+    ('😒', "annoyed"),
+    ('🤦', "ugh"),
+    ('😡', "angry"),
+    ('🤬', "furious"),
+    ('😤', "frustrated"),
+    ('🤮', "disgusting"),
+    ('🤢', "sick"),
+    ('💩', "crap"),
+];
+
 /// (word in the language, English word in VADER's lexicon).
 pub(crate) fn pairs(lang: Lang) -> &'static [(&'static str, &'static str)] {
     match lang {

@@ -178,7 +178,12 @@ fn build() -> Tables {
         t.index = crate::index::build(&t, &english);
         langs.push(t);
     }
-    let emoji = emoji_valences();
+    let mut emoji = emoji_valences();
+    for &(c, en) in crate::colloquial::EMOJI {
+        if let Some(&v) = english.get(en) {
+            emoji.entry(c).or_insert(v);
+        }
+    }
     let mut alnum_low = [0u64; 32];
     for i in 0..0x800u32 {
         if char::from_u32(i).is_some_and(char::is_alphanumeric) {

@@ -159,3 +159,21 @@ fn false_friends_are_not_read_as_english() {
     // Other English words still are.
     assert!(c("de", "epic fail") < -0.05);
 }
+
+#[test]
+fn emoji_vader_reads_as_neutral_take_their_english_word_outside_english() {
+    let english = crate::tables::english();
+    for &(e, en) in crate::colloquial::EMOJI {
+        assert!(
+            english.contains_key(en),
+            "{e}: {en} is not in VADER's lexicon"
+        );
+    }
+    assert!(c("de", "👍") > 0.05);
+    assert!(c("es", "otra vez 😡") < -0.05);
+    assert!(c("pt", "🙄🙄") < -0.05);
+    // English stays VADER's: "thumbs up" holds no word of its lexicon.
+    assert_eq!(c("en", "👍"), 0.0);
+    // An emoji VADER scores keeps its score: 😂 is +0.4404 alone in VADER.
+    assert_eq!(c("de", "😂"), c("en", "😂"));
+}
