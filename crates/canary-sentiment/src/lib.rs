@@ -8,12 +8,16 @@
 //!   package for es, it and ar; for Portuguese first the LeIA adaptation of
 //!   VADER's own lexicon, then AFINN-pt; for French the vaderSentiment-fr
 //!   translation of VADER's lexicon; for German the German Polarity Lexicon
-//!   (`data/`, licences beside them). Multi-word entries match as
+//!   (`data/`, licences beside them); then everyday words of complaints and
+//!   thanks the lexicons lack ("leider", "ottimo"), each valued as its English
+//!   word in VADER's lexicon ([`colloquial`]). Multi-word entries match as
 //!   phrases. Keys and text words are compared folded ([`fold`]), and for
 //!   Arabic a word missing from the lexicon is retried without a prefix clitic
 //!   (و, ال, بال, …).
 //! - **Shared across languages**: emoji, valued from VADER's own score of
-//!   each one, and VADER's emoticons (`:)`, `:(`, `<3`).
+//!   each one (the few it scores 0 by their name, 👍 🙏 😡 🙄, valued as an
+//!   English word, [`colloquial::EMOJI`]), and VADER's emoticons (`:)`, `:(`,
+//!   `<3`).
 //! - **Rules** ([`rules`]): a negator up to three words before a lexicon word
 //!   flips and damps it (×−0.74); in German and French a trailing negator
 //!   ("nicht", "pas") also reaches the two words before it; intensifiers add
