@@ -46,6 +46,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
 }
 
 pub mod airline;
+pub mod alloc;
 pub mod care;
 pub mod demo;
 pub mod firehose;
