@@ -1178,6 +1178,33 @@ fn a_post_dated_2200_is_future_and_costs_no_alert() {
 
 /// (alert_id, state) of every request the receiver answered (a `Hang`
 /// request never got an answer and is left out by the caller).
+/// Waits until the notify stage scraped on `port` has dropped at least
+/// `dups` re-sent records as duplicates and dead-lettered exactly one record
+/// for `bad_reason`; returns the last scrape.
+fn wait_notify_counts(
+    port: u16,
+    bad_reason: &str,
+    dups: usize,
+    deadline: Instant,
+    logs: &Path,
+) -> String {
+    let dup = r#"canary_posts_dropped_total{reason="duplicate",stage="notify"}"#;
+    let bad = format!(r#"canary_dead_letters_total{{reason="{bad_reason}",stage="notify"}}"#);
+    loop {
+        let body = common::scrape(port).unwrap_or_default();
+        let (d, b) = (sample(&body, dup), sample(&body, &bad));
+        if d.is_some_and(|d| d >= dups as f64) && b == Some(1.0) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "duplicates {d:?}, bad {b:?}; logs in {}",
+            logs.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn pages(reqs: &[canary_testkit::receiver::Request]) -> Vec<(String, String)> {
     reqs.iter()
         .map(|r| {
@@ -1271,25 +1298,11 @@ fn notify_pages_each_alert_once_through_kill_9s_and_duplicates() {
     let port = common::free_port();
     p.metrics.insert("notify-3".into(), port);
     p.start("notify", "notify-3");
-    let dup = r#"canary_posts_dropped_total{reason="duplicate",stage="notify"}"#;
-    let bad = r#"canary_dead_letters_total{reason="bad_alert",stage="notify"}"#;
-    loop {
-        let body = common::scrape(port).unwrap_or_default();
-        let (d, b) = (sample(&body, dup), sample(&body, bad));
-        if d.is_some_and(|d| d >= want.alerts.len() as f64) && b == Some(1.0) {
-            assert!(
-                body.contains(r#"canary_sink_deliveries_total{outcome="failed",sink="webhook"} 0"#),
-                "{body}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "duplicates {d:?}, bad {b:?}; logs in {}",
-            p.dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let body = wait_notify_counts(port, "bad_alert", want.alerts.len(), deadline, &p.dir);
+    assert!(
+        body.contains(r#"canary_sink_deliveries_total{outcome="failed",sink="webhook"} 0"#),
+        "{body}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let answered = pages(&rx.requests()[1..]);
     let hung = pages(&rx.requests()[..1]);
@@ -1629,21 +1642,13 @@ fn care_conversations_through_five_stages_give_the_embedded_triage_and_care_metr
         .expect("send");
     producer.flush(Duration::from_secs(30)).expect("flush");
     p.start("notify", "notify-2");
-    let dup = r#"canary_posts_dropped_total{reason="duplicate",stage="notify"}"#;
-    let bad = r#"canary_dead_letters_total{reason="bad_triage",stage="notify"}"#;
-    loop {
-        let body = common::scrape(notify_port).unwrap_or_default();
-        let (d, b) = (sample(&body, dup), sample(&body, bad));
-        if d.is_some_and(|d| d >= want_triage.len() as f64) && b == Some(1.0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "duplicates {d:?}, bad {b:?}; logs in {}",
-            p.dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_notify_counts(
+        notify_port,
+        "bad_triage",
+        want_triage.len(),
+        deadline,
+        &p.dir,
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(hook.requests().len(), want_triage.len(), "nothing twice");
 }

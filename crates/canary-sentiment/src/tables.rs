@@ -150,10 +150,7 @@ fn build() -> Tables {
         for &(w, en) in crate::colloquial::pairs(lang) {
             fold_word(w, &mut key);
             if let Some(&v) = english.get(en) {
-                let e = t.words.entry(key.as_str().into()).or_default();
-                if e.valence == 0.0 {
-                    e.valence = v;
-                }
+                fill_gap(&mut t, &key, v);
             }
         }
         let r = lang.rules();
@@ -227,13 +224,17 @@ fn add_lexicon(t: &mut LangTable, text: &str, scale: f32) {
                 t.words.entry(first.into()).or_default().phrase_start = true;
                 t.phrases.entry(key.as_str().into()).or_insert(v);
             }
-            None => {
-                let e = t.words.entry(key.as_str().into()).or_default();
-                if e.valence == 0.0 {
-                    e.valence = v;
-                }
-            }
+            None => fill_gap(t, &key, v),
         }
+    }
+}
+
+/// Gives `key` the valence `v` unless an earlier source rated it: the first
+/// source to rate a word wins, and a 0 is no rating.
+fn fill_gap(t: &mut LangTable, key: &str, v: f32) {
+    let e = t.words.entry(key.into()).or_default();
+    if e.valence == 0.0 {
+        e.valence = v;
     }
 }
 
